@@ -1,0 +1,45 @@
+"""Hierarchical encoders (MiT-B0…B5) from segmentation-models-pytorch, random init.
+
+Pretrained weights are never downloaded: load a local file with
+:func:`flexseg.models.weights.load_pretrained_encoder`.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MIT_NAMES = ("mit_b0", "mit_b1", "mit_b2", "mit_b3", "mit_b4", "mit_b5")
+
+
+class MiTEncoder(nn.Module):
+    """A Mix Transformer returning its four stage maps (strides 4, 8, 16, 32).
+
+    The state-dict keys are those of the public SegFormer ImageNet checkpoints
+    (``patch_embed1.proj.weight``, ``block1.0.attn.q.weight``, …).
+    """
+
+    def __init__(self, name: str = "mit_b0") -> None:
+        super().__init__()
+        if name not in MIT_NAMES:
+            raise ValueError(f"unknown encoder {name!r}; choose one of {MIT_NAMES}")
+        import segmentation_models_pytorch as smp
+
+        self.name = name
+        self.mit = smp.encoders.get_encoder(name, in_channels=3, depth=5, weights=None)
+        self.out_channels: tuple[int, ...] = tuple(self.mit.out_channels[2:])
+        #: input sizes must be multiples of this at training time (padded at inference)
+        self.output_stride: int = 32
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """images [B,3,H,W] → four maps [B,C_s,H/s,W/s] for s = 4, 8, 16, 32."""
+        return list(self.mit(images)[2:])
+
+    # SegFormer checkpoint names: strip the inner ``mit.`` prefix so that a plain
+    # ``mit_b5.pth`` loads into ``encoder.mit``.
+    def load_segformer_state_dict(self, state_dict: dict[str, torch.Tensor], strict: bool = True):
+        return self.mit.load_state_dict(state_dict, strict=strict)
+
+
+def build_encoder(name: str) -> MiTEncoder:
+    """Encoder by name (``mit_b0`` … ``mit_b5``)."""
+    return MiTEncoder(name)
