@@ -1,0 +1,70 @@
+"""Builders from the composed Hydra config: datamodule, network, loss, module,
+callbacks, loggers, trainer. Shared by ``train``, ``eval`` and the tests."""
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from flexseg.data.datamodule import SegDataModule
+from flexseg.module import SegModule
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(cfg: DictConfig) -> SegDataModule:
+    has = OmegaConf.to_container(cfg.flex.has, resolve=True)
+    return instantiate(cfg.data, has=has, seed=cfg.seed, max_steps=cfg.trainer.get("max_steps"), _convert_="object")
+
+
+def build_criterion(cfg: DictConfig):
+    from flexseg.flex.criterion import FlexCriterion
+
+    flex = OmegaConf.to_container(cfg.flex, resolve=True)
+    return FlexCriterion(
+        num_classes=cfg.model.get("num_classes", 19),
+        kernel_sizes=tuple(flex["kernel_sizes"]),
+        feature_dim=cfg.model.get("embed_dim", 256),
+        ube=flex["ube"],
+        gap=flex["gap"],
+        seed=cfg.seed,
+    )
+
+
+def build_module(cfg: DictConfig) -> SegModule:
+    net = instantiate(cfg.model)
+    optim = OmegaConf.to_container(cfg.optim, resolve=True)
+    return SegModule(
+        net=net,
+        criterion=build_criterion(cfg),
+        boundary_kernel_sizes=tuple(cfg.flex.kernel_sizes),
+        num_classes=cfg.model.get("num_classes", 19),
+        channels_last=cfg.get("channels_last", False),
+        **optim,
+    )
+
+
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    callbacks = []
+    for name, cb_cfg in (cfg.get("callbacks") or {}).items():
+        if cb_cfg is not None and "_target_" in cb_cfg:
+            callbacks.append(instantiate(cb_cfg))
+        elif cb_cfg is not None:
+            raise ValueError(f"callbacks.{name} has no _target_")
+    return callbacks
+
+
+def build_loggers(cfg: DictConfig) -> list:
+    loggers = []
+    for name, lg_cfg in (cfg.get("logger") or {}).items():
+        if lg_cfg is not None and "_target_" in lg_cfg:
+            loggers.append(instantiate(lg_cfg))
+        elif lg_cfg is not None:
+            raise ValueError(f"logger.{name} has no _target_")
+    return loggers
+
+
+def build_trainer(cfg: DictConfig, callbacks=None, loggers=None) -> L.Trainer:
+    return instantiate(cfg.trainer, callbacks=callbacks or [], logger=loggers or False)
