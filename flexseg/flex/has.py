@@ -1,0 +1,312 @@
+"""HAS — hardness-aware sampling: a batch sampler that mixes uniform draws with draws
+from softmax(h/T) over per-image difficulties h, the hard share growing with training
+progress.
+
+Draws (per index, not per batch): for each of the B·world_size indices of a global batch,
+r ~ U(0,1); if r > threshold(t) the index comes from softmax(h/T) ("hard draw"), else
+uniformly from [0, num_samples). Draws are with replacement. Every global batch consumes
+the same amount of randomness from the sampler's own CPU ``torch.Generator`` (M uniforms,
+M uniform ints, M multinomial draws), so the stream only depends on the seed, the
+difficulties and the progress at draw time. The marginal probability of index i is
+threshold/n + (1 − threshold)·softmax(h/T)_i (:meth:`HardnessAwareSampler.probabilities`).
+
+Thresholds: ``sigmoid`` 1/(1+e^{k(t−m)}) (0.924 at t=0, 0.076 at t=100 for k=0.05,
+m=50); ``linear`` 1 − t/100; ``none`` 0 (always hardness-aware). t = progress in percent
+= 100·step/total_steps clamped to [0, 100], step = the number of :meth:`update` calls
+(one per training step) unless set by :meth:`set_progress`; while ``total_steps`` is
+unknown (None) t = 0.
+
+Stream and epochs: the sampler is one infinite stream of global batches; ``len()`` =
+batches per epoch L, and each ``iter()`` yields batches until the stream position reaches
+the next multiple of L — so after a mid-epoch resume the epoch ends where it would have.
+
+Exact resume: a DataLoader (and Lightning's fetcher) draws batches before the training
+step feeds their losses back. Every drawn batch is queued as *pending* until an
+:meth:`update` consumes it (``update`` pops the oldest pending batch; at most
+``max_pending`` = 1024 are kept, so a sampler never fed back does not grow). ``state_dict``
+holds difficulties, the seen-mask, the generator state, counters and the pending queue;
+after ``load_state_dict`` the next iterator first replays the pending batches, then
+continues drawing — reproducing the uninterrupted run, provided the loader's prefetch
+depth is the same.
+
+DDP: every rank holds an identical sampler (same seed); each draws the same global batch
+and yields its contiguous slice ``[rank·B, (rank+1)·B)``. ``update`` all-gathers
+(indices, losses) from all ranks (rank order) when torch.distributed is initialized and
+``world_size`` > 1, so all states stay identical. Disable Lightning's distributed sampler
+wrapping (``use_distributed_sampler=False``) for loaders using this sampler.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, Iterator, Sequence
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+__all__ = ["sigmoid_threshold", "linear_threshold", "threshold", "HardnessAwareSampler", "SCHEDULES"]
+
+SCHEDULES = ("sigmoid", "linear", "none")
+
+
+def sigmoid_threshold(progress_pct: float, k: float = 0.05, midpoint: float = 50.0) -> float:
+    """1 / (1 + exp(k·(t − midpoint))) for progress t in percent (numerically stable)."""
+    z = k * (float(progress_pct) - midpoint)
+    if z >= 0:
+        e = math.exp(-z)
+        return e / (1.0 + e)
+    return 1.0 / (1.0 + math.exp(z))
+
+
+def linear_threshold(progress_pct: float) -> float:
+    """1 − t/100, clamped to [0, 1]."""
+    return min(1.0, max(0.0, 1.0 - float(progress_pct) / 100.0))
+
+
+def threshold(progress_pct: float, schedule: str = "sigmoid", k: float = 0.05, midpoint: float = 50.0) -> float:
+    """Probability of a uniform draw at progress t (percent) for ``schedule``."""
+    if schedule == "sigmoid":
+        return sigmoid_threshold(progress_pct, k, midpoint)
+    if schedule == "linear":
+        return linear_threshold(progress_pct)
+    if schedule == "none":
+        return 0.0
+    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+
+
+def _as_1d(x: Any, dtype: torch.dtype) -> torch.Tensor:
+    t = x.detach().to("cpu") if isinstance(x, torch.Tensor) else torch.as_tensor(x)
+    return t.reshape(-1).to(dtype)
+
+
+class HardnessAwareSampler(Sampler[list[int]]):
+    """Batch sampler (``DataLoader(batch_sampler=...)``) yielding lists of ``batch_size``
+    dataset indices — this rank's slice of a global batch of ``batch_size·world_size``.
+
+    See the module docstring for draws, schedules, epochs, resume and DDP. Difficulty:
+    h_i starts at the mean difficulty of the observed images (0 before any); the first
+    observation of i sets h_i = loss, later ones h_i ← ema·h_i + (1−ema)·loss.
+    Non-finite losses are ignored.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        k: float = 0.05,
+        midpoint: float = 50.0,
+        temperature: float = 1.0,
+        ema: float = 0.9,
+        schedule: str = "sigmoid",
+        seed: int = 0,
+        total_steps: int | None = None,
+        batches_per_epoch: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be ≥ 1, got {num_samples}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not 0.0 <= ema <= 1.0:
+            raise ValueError(f"ema must be in [0, 1], got {ema}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"need 0 ≤ rank < world_size, got rank={rank}, world_size={world_size}")
+        if total_steps is not None and total_steps < 1:
+            raise ValueError(f"total_steps must be ≥ 1 or None, got {total_steps}")
+        if batches_per_epoch is not None and batches_per_epoch < 1:
+            raise ValueError(f"batches_per_epoch must be ≥ 1 or None, got {batches_per_epoch}")
+        self.num_samples, self.batch_size = int(num_samples), int(batch_size)
+        self.k, self.midpoint, self.temperature, self.ema = float(k), float(midpoint), float(temperature), float(ema)
+        self.schedule, self.seed = schedule, int(seed)
+        self.total_steps = total_steps
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.batches_per_epoch = batches_per_epoch or max(1, num_samples // (batch_size * world_size))
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.h = torch.zeros(num_samples, dtype=torch.float64)
+        self.seen = torch.zeros(num_samples, dtype=torch.bool)
+        self.step = 0  # progress step: update() calls, or set by set_progress()
+        self.drawn = 0  # global batches drawn from the generator (= next new stream position)
+        self.pending: deque[tuple[int, list[int]]] = deque()  # (position, global batch), oldest first
+        self.yield_pos = 0  # stream position of the next batch an iterator yields
+        self.num_draws = 0
+        self.num_hard_draws = 0
+        self.last_hard_fraction = 0.0
+
+    #: at most this many drawn-but-unconsumed batches are kept (far above any prefetch depth)
+    max_pending: int = 1024
+
+    # ------------------------------------------------------------------ schedule
+    @property
+    def progress(self) -> float:
+        """Training progress t in percent, clamped to [0, 100] (0 while total_steps is None)."""
+        if not self.total_steps:
+            return 0.0
+        return min(100.0, max(0.0, 100.0 * self.step / self.total_steps))
+
+    def threshold(self) -> float:
+        """Probability of a uniform draw at the current progress."""
+        return threshold(self.progress, self.schedule, self.k, self.midpoint)
+
+    def set_progress(self, step: int, total_steps: int | None = None) -> None:
+        """Set the progress step (and optionally total_steps) used by the next draws."""
+        if total_steps is not None:
+            if total_steps < 1:
+                raise ValueError(f"total_steps must be ≥ 1, got {total_steps}")
+            self.total_steps = int(total_steps)
+        self.step = int(step)
+
+    # ------------------------------------------------------------------ distributions
+    def difficulties(self) -> torch.Tensor:
+        """Effective difficulties [num_samples] float64: unseen images get the mean of seen ones (0 if none)."""
+        if not bool(self.seen.any()):
+            return torch.zeros_like(self.h)
+        mean = self.h[self.seen].mean()
+        return torch.where(self.seen, self.h, mean)
+
+    def hard_probabilities(self) -> torch.Tensor:
+        """softmax(h / T) [num_samples] float64."""
+        return torch.softmax(self.difficulties() / self.temperature, dim=0)
+
+    def probabilities(self) -> torch.Tensor:
+        """Marginal draw probability of each index at the current progress [num_samples]
+        float64: threshold/n + (1 − threshold)·softmax(h/T)."""
+        thr = self.threshold()
+        return thr / self.num_samples + (1.0 - thr) * self.hard_probabilities()
+
+    # ------------------------------------------------------------------ drawing
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def _draw_global_batch(self) -> list[int]:
+        m = self.batch_size * self.world_size
+        g = self.generator
+        r = torch.rand(m, generator=g, dtype=torch.float64)
+        uniform = torch.randint(self.num_samples, (m,), generator=g)
+        hard = torch.multinomial(self.hard_probabilities(), m, replacement=True, generator=g)
+        is_hard = r > self.threshold()
+        batch = torch.where(is_hard, hard, uniform).tolist()
+        n_hard = int(is_hard.sum())
+        self.num_draws += m
+        self.num_hard_draws += n_hard
+        self.last_hard_fraction = n_hard / m
+        self.pending.append((self.drawn, batch))
+        if len(self.pending) > self.max_pending:  # never fed back: forget the oldest
+            self.pending.popleft()
+        self.drawn += 1
+        return batch
+
+    def _next_global_batch(self) -> list[int]:
+        if self.yield_pos < self.drawn:  # replay a drawn, not yet consumed batch (after a resume)
+            first = self.pending[0][0] if self.pending else self.drawn
+            if self.yield_pos < first:  # consumed meanwhile: skip ahead to the oldest pending one
+                self.yield_pos = first
+            if self.yield_pos < self.drawn:
+                batch = self.pending[self.yield_pos - first][1]
+                self.yield_pos += 1
+                return batch
+        batch = self._draw_global_batch()
+        self.yield_pos = self.drawn
+        return batch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        L = self.batches_per_epoch
+        end = (self.yield_pos // L + 1) * L
+        lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
+        while self.yield_pos < end:
+            yield self._next_global_batch()[lo:hi]
+
+    @property
+    def hard_fraction(self) -> float:
+        """Fraction of hard draws among all draws so far."""
+        return self.num_hard_draws / self.num_draws if self.num_draws else 0.0
+
+    # ------------------------------------------------------------------ feedback
+    def _all_gather(self, indices: torch.Tensor, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Concatenate (indices, losses) of all ranks in rank order (variable lengths allowed)."""
+        device = torch.device("cpu")
+        if dist.get_backend() == "nccl":
+            device = torch.device("cuda", torch.cuda.current_device())
+        n = torch.tensor([indices.numel()], dtype=torch.long, device=device)
+        sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
+        dist.all_gather(sizes, n)
+        sizes_l = [int(s) for s in sizes]
+        width = max(sizes_l)
+        pad_i = torch.zeros(width, dtype=torch.long, device=device)
+        pad_l = torch.zeros(width, dtype=torch.float64, device=device)
+        pad_i[: indices.numel()] = indices.to(device)
+        pad_l[: losses.numel()] = losses.to(device)
+        out_i = [torch.empty_like(pad_i) for _ in sizes_l]
+        out_l = [torch.empty_like(pad_l) for _ in sizes_l]
+        dist.all_gather(out_i, pad_i)
+        dist.all_gather(out_l, pad_l)
+        idx = torch.cat([t[:s] for t, s in zip(out_i, sizes_l)]).cpu()
+        los = torch.cat([t[:s] for t, s in zip(out_l, sizes_l)]).cpu()
+        return idx, los
+
+    def update(self, indices: Sequence[int] | torch.Tensor, losses: Sequence[float] | torch.Tensor) -> None:
+        """Feed back this rank's per-image losses (1-D, same length as ``indices``).
+
+        Gathers from all ranks under DDP, applies the EMA in order (rank order, then
+        position), marks the oldest pending batch consumed and advances the progress step
+        by one. Call it once per training step on every rank.
+        """
+        idx = _as_1d(indices, torch.long)
+        los = _as_1d(losses, torch.float64)
+        if idx.numel() != los.numel():
+            raise ValueError(f"indices and losses must have the same length, got {idx.numel()} and {los.numel()}")
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.num_samples):
+            raise ValueError(f"indices must lie in [0, {self.num_samples})")
+        if self.world_size > 1 and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            idx, los = self._all_gather(idx, los)
+        for i, loss in zip(idx.tolist(), los.tolist()):
+            if not math.isfinite(loss):
+                continue
+            if self.seen[i]:
+                self.h[i] = self.ema * self.h[i] + (1.0 - self.ema) * loss
+            else:
+                self.h[i] = loss
+                self.seen[i] = True
+        if self.pending:
+            self.pending.popleft()
+        self.step += 1
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed for an exact resume (tensors, ints, lists only)."""
+        return {
+            "num_samples": self.num_samples,
+            "batch_size": self.batch_size,
+            "world_size": self.world_size,
+            "h": self.h.clone(),
+            "seen": self.seen.clone(),
+            "generator": self.generator.get_state(),
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "drawn": self.drawn,
+            "pending": [[pos, list(batch)] for pos, batch in self.pending],
+            "num_draws": self.num_draws,
+            "num_hard_draws": self.num_hard_draws,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the next iterator replays pending batches first."""
+        for key in ("num_samples", "batch_size", "world_size"):
+            if int(state[key]) != getattr(self, key):
+                raise ValueError(f"HardnessAwareSampler state has {key}={state[key]}, sampler has {getattr(self, key)}")
+        self.h = state["h"].detach().to("cpu", torch.float64).clone()
+        self.seen = state["seen"].detach().to("cpu", torch.bool).clone()
+        self.generator.set_state(state["generator"].cpu())
+        self.step = int(state["step"])
+        if self.total_steps is None and state.get("total_steps") is not None:
+            self.total_steps = int(state["total_steps"])  # the constructor's value wins if given
+        self.drawn = int(state["drawn"])
+        self.pending = deque((int(pos), [int(i) for i in batch]) for pos, batch in state["pending"])
+        self.yield_pos = self.pending[0][0] if self.pending else self.drawn
+        self.num_draws = int(state.get("num_draws", 0))
+        self.num_hard_draws = int(state.get("num_hard_draws", 0))
