@@ -174,7 +174,8 @@ class SegModule(L.LightningModule):
 
     @staticmethod
     def _key(domain: str) -> str:
-        return domain.replace("/", "__").replace(".", "_")
+        # prefixed: ModuleDict keys may not shadow its methods (e.g. "clear")
+        return "domain_" + domain.replace("/", "__").replace(".", "_")
 
     def evaluate_batch(self, batch: dict, domain: str) -> None:
         """Predict at the label resolution and accumulate the domain's metrics."""

@@ -1,0 +1,98 @@
+"""GTA5 ("Playing for Data"): ``<root>/images/*.png`` + ``<root>/labels/*.png``.
+
+Labels are Cityscapes label ids (palette PNGs), converted to train ids; prepare caches
+them as ``labels/<name>_labelTrainIds.png`` (the mmseg / DAFormer file name, so a tree
+converted by DAFormer's ``tools/convert_datasets/gta.py`` is used as is).
+
+A handful of GTA frames are published with a label whose size differs from the image;
+GTA is a training set, so the default ``size_mismatch="resize"`` resizes such a label to
+its image (nearest) with a warning instead of stopping a training run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flexseg.data.datasets.base import (
+    CITYSCAPES_IDS,
+    DatasetInfo,
+    DatasetLayoutError,
+    PairedFolderDataset,
+    as_path,
+    finish,
+    index_files,
+    index_labels,
+    pair_files,
+    require_dir,
+)
+
+INFO = DatasetInfo(
+    name="gta",
+    folder="gta",
+    default_split="all",
+    layout=(
+        "  images/00001.png …           RGB frames\n"
+        "  labels/00001.png …           Cityscapes label ids (same file names)\n"
+        "  labels/00001_labelTrainIds.png  (optional, written by prepare --cache)\n"
+        "  <split>.txt                  (optional: image names of a split, one per line)"
+    ),
+    obtain=(
+        "download all image and label archives of the GTA5 dataset ('Playing for Data', "
+        "Richter et al., ECCV 2016) from its project page and unpack every part into "
+        "<root>/images and <root>/labels"
+    ),
+    options={"split_file": "text file of image names (default <root>/<split>.txt for splits other than all/train)"},
+)
+
+
+def read_split_file(path: Path) -> list[str]:
+    """Keys (file stems) listed in a split file: one name per line, '#' comments allowed."""
+    keys = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            keys.append(Path(line).name.removesuffix(".png").removesuffix(".jpg"))
+    return keys
+
+
+def build_gta(
+    root: Path | str,
+    split: str = "all",
+    *,
+    split_file: str | Path | None = None,
+    strict: bool = True,
+    size_mismatch: str = "resize",
+    unknown_ids: str = "error",
+    domain: str = "gta",
+    transform: Any = None,
+) -> PairedFolderDataset:
+    """GTA5: every frame for split ``all``/``train``, else the frames listed in a split file."""
+    root = as_path(root)
+    require_dir(root, INFO.name, INFO.layout, INFO.obtain, root)
+    image_dir = require_dir(root / "images", INFO.name, INFO.layout, INFO.obtain, root)
+    label_dir = require_dir(root / "labels", INFO.name, INFO.layout, INFO.obtain, root)
+    if split_file is None and split not in ("all", "train"):
+        split_file = root / f"{split}.txt"
+    images = index_files(image_dir, ".png")
+    labels = index_labels(label_dir, ".png", CITYSCAPES_IDS)
+    if split_file is not None:
+        split_file = Path(split_file)
+        if not split_file.is_absolute() and not split_file.exists():
+            split_file = root / split_file
+        if not split_file.is_file():
+            raise DatasetLayoutError(
+                f"gta: split {split!r} needs the split file {split_file}, which does not exist "
+                "(split 'all' or 'train' uses every frame)."
+            )
+        wanted = read_split_file(split_file)
+        missing = [k for k in wanted if k not in images]
+        if missing:
+            raise DatasetLayoutError(
+                f"gta: {len(missing)} image(s) listed in {split_file} are not in {image_dir}: "
+                + ", ".join(missing[:20]) + (" …" if len(missing) > 20 else "")
+            )
+        images = {k: images[k] for k in wanted}
+        labels = {k: v for k, v in labels.items() if k in images}
+    imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict, label_hint="labels/<name>.png")
+    return finish(INFO, root, imgs, lbls, problems, domain, where=str(image_dir), transform=transform,
+                  size_mismatch=size_mismatch, unknown_ids=unknown_ids)  # type: ignore[arg-type]

@@ -1,0 +1,180 @@
+"""Sample transforms: eval resize rules, crop rules, flips, photometric distortion, RNG."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from flexseg.data.transforms import (
+    Compose,
+    EvalResize,
+    GeneratedTransform,
+    PhotoMetricDistortion,
+    TrainTransform,
+    choose_crop,
+    crop_is_balanced,
+    eval_size,
+    resize_label,
+)
+
+
+def sample(h=36, w=64, classes=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "image": torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g),
+        "label": torch.randint(0, classes, (h, w), generator=g),
+        "index": 3, "path": "x.png", "domain": "gta",
+    }
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------- eval resize
+@pytest.mark.parametrize(
+    "hw, fit, expected",
+    [
+        ((1024, 2048), (1024, 512), (512, 1024)),    # Cityscapes
+        ((720, 1280), (1024, 512), (512, 910)),      # BDD100K
+        ((3024, 4032), (1024, 512), (512, 683)),     # Mapillary 4:3 landscape: short side 512
+        ((4032, 3024), (1024, 512), (683, 512)),     # Mapillary portrait: short side 512
+        ((1536, 2048), (1024, 512), (512, 683)),
+        ((1000, 5000), (1024, 512), (205, 1024)),    # very wide: long side bound
+        ((1052, 1914), (1280, 720), (704, 1280)),    # GTA for DAFormer training
+        ((1024, 2048), (2048, 1024), (1024, 2048)),  # HRDA Cityscapes: native
+        ((720, 1280), (2048, 1024), (1024, 1820)),   # HRDA BDD100K
+    ],
+)
+def test_eval_size_keep_ratio_rule(hw, fit, expected):
+    assert eval_size(*hw, fit, keep_ratio=True) == expected
+    assert min(expected) in (min(fit), round(min(hw) * max(fit) / max(hw)))
+
+
+def test_eval_size_without_keep_ratio_is_exact():
+    assert eval_size(1080, 1920, (960, 540), keep_ratio=False) == (540, 960)
+
+
+def test_eval_resize_changes_only_the_image():
+    s = sample(h=40, w=80)
+    out = EvalResize(fit=(32, 16))(s)
+    assert out["image"].shape == (3, 16, 32) and out["image"].dtype == torch.uint8
+    assert out["label"] is s["label"] and out["path"] == "x.png" and out["index"] == 3
+    out = EvalResize(size=[24, 13])(s)          # exact (W, H), Hydra lists accepted
+    assert out["image"].shape == (3, 13, 24) and out["label"].shape == (40, 80)
+    assert torch.equal(EvalResize()(s)["image"], s["image"])
+    with pytest.raises(ValueError, match="not both"):
+        EvalResize(fit=(1, 2), size=(1, 2))
+
+
+# ---------------------------------------------------------------------- training
+def test_train_transform_shapes_dtypes_and_label_values():
+    s = sample(h=105, w=191)
+    out = TrainTransform(resize=(64, 36), crop_size=(16, 16), generator=gen(0))(s)
+    assert out["image"].shape == (3, 16, 16) and out["image"].dtype == torch.uint8
+    assert out["label"].shape == (16, 16) and out["label"].dtype == torch.int64
+    assert set(out["label"].unique().tolist()) <= set(s["label"].unique().tolist())
+    assert out["index"] == 3 and out["domain"] == "gta"
+    resized = TrainTransform(resize=(64, 36), crop_size=None, flip_p=0, photometric=False)(s)
+    assert resized["image"].shape[1:] == eval_size(105, 191, (64, 36)) == resized["label"].shape
+
+
+def test_train_transform_is_reproducible_from_a_generator():
+    s = sample()
+    t = TrainTransform(resize=None, crop_size=(16, 16))
+    a, b, c = t(s, generator=gen(1)), t(s, generator=gen(1)), t(s, generator=gen(2))
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["label"], b["label"])
+    assert not torch.equal(a["image"], c["image"])
+    assert t.accepts_generator
+    # global RNG when no generator is given (Lightning seeds it per worker)
+    torch.manual_seed(5)
+    d = t(s)
+    torch.manual_seed(5)
+    assert torch.equal(d["image"], t(s)["image"])
+
+
+def test_small_images_are_padded_with_ignore():
+    s = sample(h=10, w=12)
+    out = TrainTransform(resize=None, crop_size=(16, 16), flip_p=0, photometric=False)(s, generator=gen(0))
+    assert out["image"].shape == (3, 16, 16)
+    assert (out["label"][10:] == 255).all() and (out["label"][:, 12:] == 255).all()
+    assert (out["image"][:, 10:] == 0).all()
+    assert torch.equal(out["label"][:10, :12], s["label"])
+
+
+def test_scale_range_changes_the_resize():
+    s = sample(h=72, w=128)
+    t = TrainTransform(resize=(64, 36), scale=(0.5, 2.0), crop_size=None, flip_p=0, photometric=False)
+    heights = {t(s, generator=gen(i))["image"].shape[1] for i in range(8)}
+    assert len(heights) > 1 and all(18 <= h <= 72 for h in heights)
+
+
+def test_cat_max_ratio_rule_prefers_mixed_crops():
+    label = torch.zeros(64, 64, dtype=torch.long)
+    label[:, 40:] = 1
+    label[:2] = 255  # ignored pixels do not count
+    crop = lambda box: label[box[0] : box[0] + 16, box[1] : box[1] + 16]  # noqa: E731
+    with_rule = sum(crop_is_balanced(crop(choose_crop(label, (16, 16), gen(i), 0.75)), 0.75) for i in range(100))
+    without = sum(crop_is_balanced(crop(choose_crop(label, (16, 16), gen(i), 1.0)), 0.75) for i in range(100))
+    assert with_rule >= 60 and without <= 35 and with_rule > 2 * without
+    assert not crop_is_balanced(torch.full((4, 4), 255), 0.75)
+    assert not crop_is_balanced(torch.zeros(4, 4, dtype=torch.long), 0.75)
+
+
+def test_rare_class_rule_redraws_until_enough_pixels():
+    label = torch.zeros(64, 64, dtype=torch.long)
+    label[:24, :24] = 5
+    s = {"image": torch.zeros(3, 64, 64, dtype=torch.uint8), "label": label, "sampled_class": 5}
+    rule = TrainTransform(resize=None, crop_size=(16, 16), cat_max_ratio=1.0, flip_p=0, photometric=False,
+                          min_class_pixels=20)
+    plain = TrainTransform(resize=None, crop_size=(16, 16), cat_max_ratio=1.0, flip_p=0, photometric=False)
+    hits = sum(int((rule(s, generator=gen(i))["label"] == 5).sum()) > 20 for i in range(60))
+    base = sum(int((plain(s, generator=gen(i))["label"] == 5).sum()) > 20 for i in range(60))
+    assert hits >= 45 and base <= 25
+    no_class = {k: v for k, v in s.items() if k != "sampled_class"}
+    rule(no_class, generator=gen(0))  # rule inactive without a sampled class
+
+
+def test_flip_flips_image_and_label_together():
+    s = sample()
+    t = TrainTransform(resize=None, crop_size=None, flip_p=1.0, photometric=False)
+    out = t(s, generator=gen(0))
+    assert torch.equal(out["image"], s["image"].flip(-1)) and torch.equal(out["label"], s["label"].flip(-1))
+    out = GeneratedTransform(flip_p=0.0, photometric=False)(s)
+    assert torch.equal(out["image"], s["image"]) and torch.equal(out["label"], s["label"])
+
+
+def test_photometric_changes_only_the_image():
+    s = sample()
+    t = GeneratedTransform(flip_p=0.0)
+    outs = [t(s, generator=gen(i)) for i in range(6)]
+    assert all(o["image"].dtype == torch.uint8 and o["image"].shape == s["image"].shape for o in outs)
+    assert all(torch.equal(o["label"], s["label"]) for o in outs)
+    assert sum(not torch.equal(o["image"], s["image"]) for o in outs) >= 4
+
+
+def test_photometric_neutral_settings_are_near_identity():
+    s = sample()
+    neutral = PhotoMetricDistortion(brightness_delta=0, contrast_range=(1, 1), saturation_range=(1, 1), hue_delta=0)
+    for i in range(4):
+        diff = (neutral(s, generator=gen(i))["image"].int() - s["image"].int()).abs()
+        assert diff.max() <= 1
+
+
+def test_brightness_only_shifts_values():
+    img = torch.full((3, 4, 4), 100, dtype=torch.uint8)
+    t = PhotoMetricDistortion(brightness_delta=32, contrast_range=(1, 1), saturation_range=(1, 1), hue_delta=0)
+    values = {int(t.distort(img, gen(i)).unique()[0]) for i in range(20)}
+    assert all(68 <= v <= 132 for v in values) and len(values) > 3
+
+
+def test_generated_transform_keeps_size_and_compose_passes_generator():
+    s = sample(h=16, w=16)
+    c = Compose([GeneratedTransform(), EvalResize(fit=(8, 8))])
+    a, b = c(s, generator=gen(3)), c(s, generator=gen(3))
+    assert torch.equal(a["image"], b["image"]) and a["image"].shape == (3, 8, 8) and a["label"].shape == (16, 16)
+
+
+def test_resize_label_is_nearest():
+    label = torch.arange(16).reshape(4, 4)
+    assert torch.equal(resize_label(label, 2, 2), torch.tensor([[0, 2], [8, 10]]))
+    assert torch.equal(resize_label(label, 8, 8)[::2, ::2], label)
