@@ -16,7 +16,7 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from flexseg.build import build_datamodule, build_module, build_trainer
 from flexseg.train import results_summary
@@ -62,6 +62,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = check_output_dir(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
+    if cfg.model.get("pretrained"):
+        with open_dict(cfg):  # the checkpoint overwrites every weight: no ImageNet file needed
+            cfg.model.pretrained = None
     module = build_module(cfg)
     kind = load_network_weights(module.net, cfg.ckpt_path)
     log.info("loaded %s checkpoint %s", kind, cfg.ckpt_path)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+import logging
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -17,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from flexseg.data.samplers import UniformBatchSampler
 
 Transform = Callable[..., dict]
+log = logging.getLogger(__name__)
 
 
 def call_transform(transform: Transform | None, sample: dict, generator: torch.Generator | None) -> dict:
@@ -70,21 +73,21 @@ class ConcatTrainSet(Dataset):
     """Concatenation of named datasets; sample ``index`` is the global position."""
 
     def __init__(self, datasets: Mapping[str, Dataset], transforms: Mapping[str, Transform | None] | None = None) -> None:
-        if not datasets:
-            raise ValueError("data.train_sets is empty: name at least one training dataset")
         transforms = transforms or {}
         unknown = set(transforms) - set(datasets)
         if unknown:
             raise ValueError(f"train_transforms names sets that are not in train_sets: {sorted(unknown)}")
-        self.names = list(datasets)
+        self.names: list[str] = []
         self.parts: list[TransformedDataset] = []
         self.offsets: list[int] = []
         offset = 0
-        for name in self.names:
-            n = len(datasets[name])  # type: ignore[arg-type]
-            if n == 0:
-                raise ValueError(f"training set {name!r} is empty")
-            self.parts.append(TransformedDataset(datasets[name], transforms.get(name), offset))
+        for name, dataset in datasets.items():
+            n = len(dataset)  # type: ignore[arg-type]
+            if n == 0:  # e.g. data.train_sets.generated.num_images=0 (volume ablation)
+                log.info("training set %r is empty and is left out", name)
+                continue
+            self.names.append(name)
+            self.parts.append(TransformedDataset(dataset, transforms.get(name), offset))
             self.offsets.append(offset)
             offset += n
         self.total = offset
@@ -125,7 +128,7 @@ class SegDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        train_sets: Mapping[str, Dataset],
+        train_sets: Mapping[str, Dataset] | None,
         targets: Mapping[str, Dataset],
         train_transforms: Mapping[str, Transform | None] | None = None,
         target_transforms: Mapping[str, Transform | None] | None = None,
@@ -147,7 +150,7 @@ class SegDataModule(L.LightningDataModule):
             raise ValueError(f"data.num_workers must be ≥ 0, got {num_workers}")
         if not targets:
             raise ValueError("data.targets is empty: name at least one evaluation domain")
-        self.train_set = ConcatTrainSet(train_sets, train_transforms)
+        self.train_set = ConcatTrainSet(train_sets or {}, train_transforms)
         target_transforms = target_transforms or {}
         self.targets = {d: TransformedDataset(ds, target_transforms.get(d)) for d, ds in targets.items()}
         for d, ds in self.targets.items():
@@ -181,7 +184,7 @@ class SegDataModule(L.LightningDataModule):
         """The training batch sampler (built on first use)."""
         if self._sampler is None:
             rank, world = self._distributed()
-            n = len(self.train_set)
+            n = max(1, len(self.train_set))
             if self.has_enabled:
                 from flexseg.flex.has import HardnessAwareSampler
 
@@ -227,6 +230,8 @@ class SegDataModule(L.LightningDataModule):
         return kwargs
 
     def train_dataloader(self) -> DataLoader:
+        if len(self.train_set) == 0:
+            raise ValueError("no training images: data.train_sets is empty or all its sets are empty")
         return DataLoader(self.train_set, batch_sampler=SeededBatches(self.sampler, self.seed), **self._loader_kwargs())
 
     def _eval_loaders(self) -> list[DataLoader]:

@@ -8,7 +8,7 @@ dilations 6/12/18, each + BN + ReLU) → ``bottleneck`` 3×3 conv → dropout 0.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -120,12 +120,76 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, 
     return images, (h, w)
 
 
+def pad_to_min_size(images: torch.Tensor, min_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Zero-pad [B,C,H,W] at the bottom/right so that H, W >= ``min_size``."""
+    h, w = images.shape[-2:]
+    ph, pw = max(min_size - h, 0), max(min_size - w, 0)
+    if ph or pw:
+        images = F.pad(images, (0, pw, 0, ph))
+    return images, (h, w)
+
+
+def as_pair(value: int | Sequence[int] | None) -> tuple[int, int] | None:
+    """``512`` or ``(512, 512)`` → ``(512, 512)`` (height, width); ``None`` stays ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    h, w = (int(v) for v in value)
+    return (h, w)
+
+
+def slide_boxes(h: int, w: int, window: tuple[int, int], stride: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """mmseg's sliding-window grid over an h×w image: boxes (y0, x0, y1, x1).
+
+    Windows larger than the image are clipped to it; the last row/column is shifted
+    back so that every window lies inside the image.
+    """
+    (wh, ww), (sh, sw) = window, stride
+    if min(wh, ww, sh, sw) <= 0:
+        raise ValueError(f"slide window {window} and stride {stride} must be positive")
+    rows = max(h - wh + sh - 1, 0) // sh + 1
+    cols = max(w - ww + sw - 1, 0) // sw + 1
+    boxes = []
+    for r in range(rows):
+        for c in range(cols):
+            y1, x1 = min(r * sh + wh, h), min(c * sw + ww, w)
+            boxes.append((max(y1 - wh, 0), max(x1 - ww, 0), y1, x1))
+    return boxes
+
+
+def slide_inference(
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    window: tuple[int, int],
+    stride: tuple[int, int],
+    num_classes: int,
+) -> torch.Tensor:
+    """Sliding-window inference (mmseg ``slide`` mode).
+
+    ``predict(window_images [B,3,h,w]) -> logits [B,K,h,w]`` is applied to every window of
+    :func:`slide_boxes`; logits are summed in float32 and divided by the number of
+    windows covering each pixel. Returns [B,K,H,W].
+    """
+    b, _, h, w = images.shape
+    out = images.new_zeros((b, num_classes, h, w), dtype=torch.float32)
+    count = images.new_zeros((1, 1, h, w), dtype=torch.float32)
+    for y0, x0, y1, x1 in slide_boxes(h, w, window, stride):
+        out[:, :, y0:y1, x0:x1] += predict(images[:, :, y0:y1, x0:x1]).float()
+        count[:, :, y0:y1, x0:x1] += 1
+    return out / count
+
+
 class DAFormer(nn.Module):
     """MiT encoder + DAFormer head.
 
-    ``forward(images [B,3,H,W])`` → ``{"logits": [B,K,H/4,W/4], "features": [B,256,H/4,W/4]}``;
-    ``inference(images)`` → logits [B,K,H,W] (input padded to a multiple of 32, the
-    logits upsampled bilinearly and cropped back).
+    ``forward(images [B,3,H,W])`` → ``{"logits": [B,K,H/4,W/4], "features": [B,256,H/4,W/4]}``
+    (sizes rounded up, as MiT's first patch embedding);
+    ``inference(images)`` → logits [B,K,H,W]: whole-image inference by default, or
+    sliding windows of ``slide_window`` px with ``slide_stride`` (the DAFormer reference
+    test uses 512/256). As in mmseg, inputs are not padded to a multiple of 32 (MiT
+    accepts any size ≥ 32 px; smaller inputs are zero-padded to 32); the 1/4-resolution
+    logits are upsampled bilinearly to the input size.
     """
 
     def __init__(
@@ -136,12 +200,16 @@ class DAFormer(nn.Module):
         dilations: Sequence[int] = (1, 6, 12, 18),
         dropout: float = 0.1,
         pretrained: str | None = None,
+        slide_window: int | Sequence[int] | None = None,
+        slide_stride: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.backbone = build_encoder(encoder)
         self.decode_head = DAFormerHead(self.backbone.out_channels, num_classes, embed_dim, dilations, dropout)
         self.feature_dim = embed_dim
+        self.slide_window = as_pair(slide_window)
+        self.slide_stride = as_pair(slide_stride) or self.slide_window
         if pretrained:
             from flexseg.models.weights import load_pretrained_encoder
 
@@ -160,8 +228,16 @@ class DAFormer(nn.Module):
         return {"logits": logits, "features": features}
 
     @torch.no_grad()
-    def inference(self, images: torch.Tensor) -> torch.Tensor:
-        padded, (h, w) = pad_to_multiple(images, self.size_divisor)
+    def whole_inference(self, images: torch.Tensor) -> torch.Tensor:
+        """One pass over the whole input → logits [B,K,H,W]."""
+        padded, (h, w) = pad_to_min_size(images, self.size_divisor)
         logits = self.forward(padded)["logits"]
         logits = F.interpolate(logits, size=padded.shape[-2:], mode="bilinear", align_corners=False)
         return logits[..., :h, :w]
+
+    @torch.no_grad()
+    def inference(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits [B,K,H,W] at the input resolution (call in eval mode)."""
+        if self.slide_window is None:
+            return self.whole_inference(images)
+        return slide_inference(self.whole_inference, images, self.slide_window, self.slide_stride, self.num_classes)

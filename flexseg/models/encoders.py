@@ -37,7 +37,18 @@ class MiTEncoder(nn.Module):
     # SegFormer checkpoint names: strip the inner ``mit.`` prefix so that a plain
     # ``mit_b5.pth`` loads into ``encoder.mit``.
     def load_segformer_state_dict(self, state_dict: dict[str, torch.Tensor], strict: bool = True):
-        return self.mit.load_state_dict(state_dict, strict=strict)
+        """Load SegFormer-named weights into ``self.mit`` (``head.*`` ignored).
+
+        For checked loading with a readable report use
+        :func:`flexseg.models.weights.load_pretrained_encoder`.
+        """
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("head.")}
+        # smp overrides ``load_state_dict`` without ``strict``; call nn.Module's directly
+        return nn.Module.load_state_dict(self.mit, state_dict, strict=strict)
+
+    def segformer_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights under the SegFormer ImageNet checkpoint names (``patch_embed1.proj.weight``, …)."""
+        return nn.Module.state_dict(self.mit)
 
 
 def build_encoder(name: str) -> MiTEncoder:

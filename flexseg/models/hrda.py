@@ -1,0 +1,326 @@
+"""HRDA: multi-resolution training with a learned scale attention (Hoyer et al., ECCV 2022).
+
+One MiT encoder and one DAFormer head are shared by two views of the HR input x
+(a "context crop", e.g. 1024×1024 px):
+
+* **LR context**: ``resize(x, lr_scale)`` → encoder → head → LR logits at 1/(4/lr_scale)
+  of x (1/8 for lr_scale 0.5). A light second head, ``scale_attention`` (a DAFormer head
+  whose fusion is one 1×1 conv+BN+ReLU), on the same LR features gives per-class
+  attention ``att = sigmoid(·)`` ∈ [0, 1].
+* **HR detail crop** (training): a random ``hr_crop_size`` window of x whose offsets are
+  multiples of ``crop_divisor`` (8 = output stride 4 / lr_scale 0.5, so the crop falls on
+  the LR logit grid) → encoder → head → HR logits and HR features at 1/4.
+* **Fusion** (as lhoyer/HRDA's ``HRDAHead``): ``att`` is zeroed outside the crop on the
+  LR grid, then ``fused = up(att)·HR_inserted + up((1−att)·LR)`` on the 1/4 grid of x,
+  where ``up`` is a bilinear ×(1/lr_scale) resize and ``HR_inserted`` the HR logits
+  zero-padded to their crop box. Outside the crop the fused map is the upsampled LR one.
+
+Training output (the model contract of :mod:`flexseg.models`)::
+
+    logits          fused logits [B,K,H/4,W/4] over the whole context crop
+    logits_weight   fused_loss_weight (0.9 = 1 − hr_loss_weight − lr_loss_weight)
+    features        HR decoder features [B,256,h/4,w/4] of the detail crop
+    features_box    the crop box (y0, x0, y1, x1) in input pixels
+    aux             [{"logits": HR logits [B,K,h/4,w/4], "box": crop box, "weight": 0.1}]
+                    (+ LR logits, box None, when lr_loss_weight > 0; HRDA uses 0)
+
+**GAP / UBE on HRDA (our choice).** The segmentation loss (UBE, or CE) is applied to every
+term: to the fused logits against the full context label (weight 0.9) and to the HR
+logits against the label cropped to the detail box (weight 0.1) — UBE's entropy is that of
+the prediction being supervised. GAP uses the HR decoder features (``features``), i.e. the
+high-resolution 256-d fused map of the DAFormer head on the detail crop, with the label
+cropped to ``features_box``: boundaries are best resolved there, and it mirrors DAFormer,
+where GAP uses the same map at full input resolution.
+
+**Crop RNG.** One box per batch (as HRDA). In training mode the box is drawn from a
+``torch.Generator`` seeded with (``seed``, step counter, DDP rank); the counter is the
+persistent buffer ``crop_step`` (advanced by every training forward, saved in
+checkpoints), so a run and its resumption draw the same boxes. The offsets are uniform
+over all aligned positions 0, d, 2d, …, H−h. In eval mode ``forward`` uses the centred
+aligned box; ``forward(x, crop_box=...)`` forces a box.
+
+**Inference** (``inference``): sliding windows of ``slide_window`` (1024) with
+``slide_stride`` (512) over the HR input, averaged on overlaps. Per window: LR pass of the
+window at ``lr_scale``; HR passes over ``hr_crop_size`` crops with stride
+``hr_crop_size/2`` inside the window (batched), their 1/4 logits averaged on overlaps;
+fused with the (unmasked) attention; upsampled to the window size. Windows whose size is
+not a multiple of ``size_divisor`` (64 for lr_scale 0.5; never the case in the reference
+protocol) are zero-padded at the bottom/right and the result cropped back.
+``slide_window=None`` runs one window over the whole image (``whole_inference``).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flexseg.models.daformer import DAFormerHead, as_pair, pad_to_multiple, slide_boxes, slide_inference
+from flexseg.models.encoders import build_encoder
+
+Box = tuple[int, int, int, int]  # (y0, x0, y1, x1) in input pixels
+
+
+def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+class HRDAHead(nn.Module):
+    """The two heads of HRDA, named as mmseg's ``HRDAHead`` (``head``, ``scale_attention``).
+
+    ``head``: DAFormer head (ASPP fusion) shared by the LR and HR passes;
+    ``scale_attention``: DAFormer head with a 1×1 conv fusion, ``num_classes`` outputs
+    (one attention per class) or 1 when not class-wise.
+    """
+
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        num_classes: int = 19,
+        embed_dim: int = 256,
+        dilations: Sequence[int] = (1, 6, 12, 18),
+        dropout: float = 0.1,
+        attention_embed_dim: int = 256,
+        attention_classwise: bool = True,
+    ) -> None:
+        super().__init__()
+        self.head = DAFormerHead(in_channels, num_classes, embed_dim, dilations, dropout)
+        self.scale_attention = DAFormerHead(
+            in_channels, num_classes if attention_classwise else 1, attention_embed_dim, None, dropout
+        )
+
+    def attention(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
+        """LR encoder maps → attention [B,K|1,h,w] in [0, 1]."""
+        return torch.sigmoid(self.scale_attention(feats)[0])
+
+
+class HRDA(nn.Module):
+    """HRDA segmentation network (MiT encoder + DAFormer head + scale attention).
+
+    Args:
+        encoder: ``mit_b0`` … ``mit_b5``.
+        num_classes: output classes.
+        hr_crop_size: detail crop (h, w) in HR input pixels (512).
+        lr_scale: scale of the context view (0.5); 1/lr_scale must be an integer.
+        hr_loss_weight: weight of the HR-crop loss term (0.1).
+        lr_loss_weight: weight of an extra LR loss term (0, as HRDA).
+        fused_loss_weight: weight of the fused term; default 1 − hr − lr (0.9).
+        crop_divisor: crop offsets are multiples of this (8); must be a multiple of
+            4/lr_scale.
+        slide_window, slide_stride: test-time windows in HR input pixels (1024, 512);
+            ``None`` window = whole-image inference.
+        hr_slide_overlap: HR crops inside a window with stride hr_crop/2 (True) or
+            hr_crop (False).
+        embed_dim, dilations, dropout: DAFormer head.
+        attention_embed_dim, attention_classwise: scale-attention head.
+        pretrained: SegFormer ImageNet encoder file (see ``weights.py``).
+        seed: seed of the crop generator.
+    """
+
+    def __init__(
+        self,
+        encoder: str = "mit_b5",
+        num_classes: int = 19,
+        hr_crop_size: int | Sequence[int] = (512, 512),
+        lr_scale: float = 0.5,
+        hr_loss_weight: float = 0.1,
+        lr_loss_weight: float = 0.0,
+        fused_loss_weight: float | None = None,
+        crop_divisor: int = 8,
+        slide_window: int | Sequence[int] | None = (1024, 1024),
+        slide_stride: int | Sequence[int] | None = (512, 512),
+        hr_slide_overlap: bool = True,
+        embed_dim: int = 256,
+        dilations: Sequence[int] = (1, 6, 12, 18),
+        dropout: float = 0.1,
+        attention_embed_dim: int = 256,
+        attention_classwise: bool = True,
+        pretrained: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        inv = 1.0 / lr_scale
+        if not (0 < lr_scale <= 1) or abs(inv - round(inv)) > 1e-6:
+            raise ValueError(f"lr_scale must be 1/n for an integer n >= 1, got {lr_scale}")
+        self.lr_scale = float(lr_scale)
+        #: stride of the LR logits w.r.t. the HR input (8 for lr_scale 0.5)
+        self.lr_stride = 4 * int(round(inv))
+        self.hr_crop_size = as_pair(hr_crop_size)
+        if any(s % self.lr_stride for s in self.hr_crop_size):
+            raise ValueError(f"hr_crop_size {self.hr_crop_size} must be multiples of 4/lr_scale = {self.lr_stride}")
+        if crop_divisor <= 0 or crop_divisor % self.lr_stride:
+            raise ValueError(f"crop_divisor {crop_divisor} must be a positive multiple of 4/lr_scale = {self.lr_stride}")
+        self.crop_divisor = int(crop_divisor)
+        self.hr_loss_weight = float(hr_loss_weight)
+        self.lr_loss_weight = float(lr_loss_weight)
+        self.fused_loss_weight = (
+            1.0 - self.hr_loss_weight - self.lr_loss_weight if fused_loss_weight is None else float(fused_loss_weight)
+        )
+        self.slide_window = as_pair(slide_window)
+        self.slide_stride = as_pair(slide_stride) or self.slide_window
+        self.hr_slide_overlap = hr_slide_overlap
+        self.num_classes = num_classes
+        self.feature_dim = embed_dim
+        self.seed = int(seed)
+
+        self.backbone = build_encoder(encoder)
+        self.decode_head = HRDAHead(
+            self.backbone.out_channels, num_classes, embed_dim, dilations, dropout,
+            attention_embed_dim, attention_classwise,
+        )
+        self.register_buffer("crop_step", torch.zeros((), dtype=torch.long))
+        if pretrained:
+            from flexseg.models.weights import load_pretrained_encoder
+
+            load_pretrained_encoder(self.backbone, pretrained)
+
+    # ----------------------------------------------------------------- contract
+    @property
+    def size_divisor(self) -> int:
+        """HR input sizes divisible by this make the LR view a multiple of 32 (64)."""
+        return self.backbone.output_stride * int(round(1.0 / self.lr_scale))
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained with the ×10 head learning rate (both heads)."""
+        return list(self.decode_head.parameters())
+
+    # -------------------------------------------------------------------- crops
+    def draw_crop_box(self, height: int, width: int) -> Box:
+        """Detail-crop box (y0, x0, y1, x1) for an input of height×width.
+
+        Training: random aligned offsets from the seeded generator (advances
+        ``crop_step``); eval: the centred aligned box.
+        """
+        ch, cw = min(self.hr_crop_size[0], height), min(self.hr_crop_size[1], width)
+        d = self.crop_divisor
+        ny, nx = (height - ch) // d + 1, (width - cw) // d + 1  # aligned positions
+        if self.training:
+            step = int(self.crop_step.item())
+            self.crop_step += 1
+            g = torch.Generator().manual_seed(
+                (self.seed * 2_654_435_761 + step * 40_503 + _rank() * 1_000_000_007) % (2**63 - 1)
+            )
+            iy = int(torch.randint(ny, (1,), generator=g))
+            ix = int(torch.randint(nx, (1,), generator=g))
+        else:
+            iy, ix = (ny - 1) // 2, (nx - 1) // 2
+        y0, x0 = iy * d, ix * d
+        return (y0, x0, y0 + ch, x0 + cw)
+
+    # ------------------------------------------------------------------- fusion
+    def lr_pass(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """HR images → (LR logits [B,K,h/s,w/s], attention [B,K|1,h/s,w/s]), s = 4/lr_scale."""
+        lr = images
+        if self.lr_scale != 1.0:
+            lr = F.interpolate(images, scale_factor=self.lr_scale, mode="bilinear", align_corners=False)
+        feats = self.backbone(lr)
+        logits, _ = self.decode_head.head(feats)
+        return logits, self.decode_head.attention(feats)
+
+    def fuse(
+        self,
+        lr_logits: torch.Tensor,
+        att: torch.Tensor,
+        hr_logits: torch.Tensor,
+        out_size: Sequence[int],
+        box: Box | None = None,
+    ) -> torch.Tensor:
+        """Scale-attention fusion (HRDAHead.forward).
+
+        lr_logits, att: LR grid (stride 4/lr_scale); hr_logits: 1/4 grid of ``box``
+        (or of the whole input when ``box`` is None); out_size: 1/4 grid of the input.
+        Returns up(att)·HR_inserted + up((1−att)·LR) [B,K,*out_size].
+        """
+        if box is not None:
+            y0, x0, y1, x1 = (v // self.lr_stride for v in box)
+            mask = att.new_zeros((1, 1, *att.shape[-2:]))
+            mask[:, :, y0:y1, x0:x1] = 1
+            att = att * mask
+        up_lr = _resize((1 - att) * lr_logits, out_size)
+        att = _resize(att, out_size)
+        if box is not None:
+            y0, x0, y1, x1 = (v // 4 for v in box)
+            h, w = out_size
+            if tuple(hr_logits.shape[-2:]) != (y1 - y0, x1 - x0):
+                raise RuntimeError(f"HR logits {tuple(hr_logits.shape[-2:])} do not fit crop box {box} on the 1/4 grid")
+            hr_logits = F.pad(hr_logits, (x0, w - x1, y0, h - y1))
+        return att * hr_logits + up_lr
+
+    # ------------------------------------------------------------------ training
+    def forward(self, images: torch.Tensor, crop_box: Box | None = None) -> dict[str, Any]:
+        """Context crop [B,3,H,W] (H, W multiples of 4/lr_scale) → contract dict (module doc)."""
+        h, w = images.shape[-2:]
+        if h % self.lr_stride or w % self.lr_stride:
+            raise ValueError(
+                f"HRDA training input {h}×{w} must be a multiple of 4/lr_scale = {self.lr_stride} px "
+                f"(use crops that are multiples of size_divisor = {self.size_divisor})"
+            )
+        box = tuple(int(v) for v in crop_box) if crop_box is not None else self.draw_crop_box(h, w)
+        y0, x0, y1, x1 = box
+        if any(v % self.lr_stride for v in box) or not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
+            raise ValueError(
+                f"crop box {box} must lie inside {h}×{w} with coordinates multiples of 4/lr_scale = {self.lr_stride}"
+            )
+        lr_logits, att = self.lr_pass(images)
+        hr_logits, hr_features = self.decode_head.head(self.backbone(images[:, :, y0:y1, x0:x1]))
+        fused = self.fuse(lr_logits, att, hr_logits, (h // 4, w // 4), box)
+        aux = [{"logits": hr_logits, "box": box, "weight": self.hr_loss_weight}]
+        if self.lr_loss_weight > 0:
+            aux.append({"logits": lr_logits, "box": None, "weight": self.lr_loss_weight})
+        return {
+            "logits": fused,
+            "logits_weight": self.fused_loss_weight,
+            "features": hr_features,
+            "features_box": box,
+            "aux": aux,
+        }
+
+    # ----------------------------------------------------------------- inference
+    def hr_slide_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """HR logits of a window [B,3,h,w] (h, w multiples of 8) from overlapping
+        ``hr_crop_size`` crops (one batched pass), averaged on the 1/4 grid in float32
+        → [B,K,h/4,w/4]."""
+        b, _, h, w = images.shape
+        ch, cw = self.hr_crop_size
+        stride = (ch // 2, cw // 2) if self.hr_slide_overlap else (ch, cw)
+        boxes = slide_boxes(h, w, (ch, cw), stride)
+        crops = torch.cat([images[:, :, y0:y1, x0:x1] for y0, x0, y1, x1 in boxes], dim=0)
+        logits, _ = self.decode_head.head(self.backbone(crops))
+        out = logits.new_zeros((b, logits.shape[1], h // 4, w // 4), dtype=torch.float32)
+        count = logits.new_zeros((1, 1, h // 4, w // 4), dtype=torch.float32)
+        for i, (y0, x0, y1, x1) in enumerate(boxes):
+            out[:, :, y0 // 4 : y1 // 4, x0 // 4 : x1 // 4] += logits[i * b : (i + 1) * b].float()
+            count[:, :, y0 // 4 : y1 // 4, x0 // 4 : x1 // 4] += 1
+        return out / count
+
+    def predict_window(self, images: torch.Tensor) -> torch.Tensor:
+        """One window [B,3,h,w] (h, w multiples of size_divisor) → fused logits [B,K,h/4,w/4]."""
+        h, w = images.shape[-2:]
+        lr_logits, att = self.lr_pass(images)
+        return self.fuse(lr_logits, att, self.hr_slide_logits(images), (h // 4, w // 4), None)
+
+    @torch.no_grad()
+    def whole_inference(self, images: torch.Tensor) -> torch.Tensor:
+        """One window over the whole input → logits [B,K,H,W]."""
+        padded, (h, w) = pad_to_multiple(images, self.size_divisor)
+        logits = _resize(self.predict_window(padded), padded.shape[-2:])
+        return logits[..., :h, :w]
+
+    @torch.no_grad()
+    def inference(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits [B,K,H,W] at the input resolution (call in eval mode)."""
+        if self.slide_window is None:
+            return self.whole_inference(images)
+        return slide_inference(self.whole_inference, images, self.slide_window, self.slide_stride, self.num_classes)
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+__all__ = ["HRDA", "HRDAHead"]

@@ -1,0 +1,299 @@
+"""Loading and saving weights: SegFormer ImageNet encoders, mmseg (DAFormer / HRDA /
+DGInStyle) checkpoints, FlexSeg Lightning checkpoints. Nothing is ever downloaded.
+
+Name maps (DESIGN §2):
+
+* SegFormer ImageNet file (``mit_b5.pth``): a plain state dict (or ``{"state_dict": …}``)
+  with ``patch_embed1.*``, ``block1.0.*``, ``norm1.*`` … (+ an ignored ``head.*``) —
+  exactly the keys of ``MiTEncoder.mit``.
+* mmseg checkpoint: ``{"meta", "state_dict", "optimizer"}``; UDA runs prefix the keys with
+  ``model.`` / ``ema_model.`` / ``imnet_model.``. ``backbone.X`` ↔ our
+  ``backbone.mit.X``; ``decode_head.X`` ↔ our ``decode_head.X`` (DAFormer:
+  ``embed_layers``, ``fuse_layer``, ``conv_seg``; HRDA: ``decode_head.head.*`` and
+  ``decode_head.scale_attention.*``). ``backbone.style_hallucination.*`` (DGInStyle
+  SHADE runs) is ignored. Our HRDA's ``crop_step`` buffer has no mmseg counterpart.
+
+Prefix choice (``prefix="auto"``): unprefixed ``backbone.``/``decode_head.`` keys when
+present, else ``model.`` (the network DAFormer/HRDA/DGInStyle evaluate: their test hooks
+run the student ``model``, not the EMA teacher), else ``ema_model.``. Pass
+``prefix="ema_model."`` (or ``"imnet_model."``) to pick another copy.
+
+Files are read with ``torch.load(weights_only=True)``; if that refuses (Lightning
+hyper-parameters, pickled metadata) the file is unpickled fully — load only trusted files.
+"""
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from flexseg.models.encoders import MiTEncoder
+
+MMSEG_PREFIXES = ("model.", "ema_model.", "imnet_model.")
+MMSEG_IGNORED = ("backbone.style_hallucination.",)
+_MAX_LISTED = 20
+
+
+class WeightsMismatchError(RuntimeError):
+    """A checkpoint's keys or shapes do not match the network."""
+
+
+# --------------------------------------------------------------------------- files
+def load_file(path: str | Path) -> Any:
+    """``torch.load`` on CPU; safe (``weights_only``) first, full unpickling as fallback."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: '{path}'")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        pass
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as err:
+        raise RuntimeError(
+            f"cannot unpickle '{path}': it needs the module {err.name!r}. Re-save only its "
+            f"state dict (torch.save(ckpt['state_dict'], ...)) where that module is installed."
+        ) from err
+
+
+def _state_dict_of(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    """The tensor state dict inside a loaded file (plain, or under ``state_dict``)."""
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not obj:
+        raise WeightsMismatchError(f"{source}: no state dict found (got {type(obj).__name__})")
+    return {str(k): v for k, v in obj.items() if torch.is_tensor(v)}
+
+
+def _listing(title: str, items: list[str]) -> str:
+    shown = ", ".join(items[:_MAX_LISTED])
+    more = f", … and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
+    return f"\n  {title} ({len(items)}): {shown}{more}"
+
+
+def check_state_dict(
+    given: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+    what: str,
+    optional: tuple[str, ...] = ("num_batches_tracked",),
+    hint: str = "",
+) -> None:
+    """Raise :class:`WeightsMismatchError` listing missing / unexpected / mis-shaped keys.
+
+    Expected keys ending with one of ``optional`` may be missing.
+    """
+    missing = sorted(k for k in expected if k not in given and not k.endswith(optional))
+    unexpected = sorted(k for k in given if k not in expected)
+    mismatched = sorted(
+        f"{k}: checkpoint {list(given[k].shape)} vs model {list(expected[k].shape)}"
+        for k in given
+        if k in expected and given[k].shape != expected[k].shape
+    )
+    if not (missing or unexpected or mismatched):
+        return
+    msg = f"{what} does not match the network:"
+    if missing:
+        msg += _listing("missing keys", missing)
+    if unexpected:
+        msg += _listing("unexpected keys", unexpected)
+    if mismatched:
+        msg += _listing("shape mismatches", mismatched)
+    if hint:
+        msg += f"\n  hint: {hint}"
+    raise WeightsMismatchError(msg)
+
+
+def _copy_into(module: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Checked copy (keys already validated); absent optional buffers keep their values."""
+    current = nn.Module.state_dict(module)
+    merged = {k: state.get(k, v) for k, v in current.items()}
+    nn.Module.load_state_dict(module, merged, strict=True)
+
+
+# ----------------------------------------------------------------- SegFormer encoder
+def _pretrained_hint(encoder: MiTEncoder) -> str:
+    name = encoder.name
+    return (
+        f"FlexSeg never downloads weights: get SegFormer's ImageNet-1k weights for {name} "
+        f"('{name}.pth', released by NVlabs/SegFormer; the file DAFormer/HRDA/DGInStyle use as "
+        f"pretrained/{name}.pth), put it at data/pretrained/{name}.pth or set "
+        f"model.pretrained=/path/to/{name}.pth (model.pretrained=null trains from scratch)."
+    )
+
+
+def load_pretrained_encoder(encoder: MiTEncoder, path: str | Path) -> None:
+    """Load a SegFormer ImageNet checkpoint (``mit_b*.pth``) into ``encoder``.
+
+    Accepts a plain state dict or ``{"state_dict": …}``, keys ``patch_embed1.*``,
+    ``block1.*``, ``norm1.*`` … (optionally prefixed ``module.``); ``head.*`` is ignored.
+    Raises FileNotFoundError (with how to obtain the file) or WeightsMismatchError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained encoder weights not found: '{path}'. {_pretrained_hint(encoder)}")
+    state = _state_dict_of(load_file(path), f"'{path}'")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    expected = encoder.segformer_state_dict()
+    hint = ""
+    if any(k.startswith(("backbone.", "decode_head.", "model.")) for k in state):
+        hint = "this looks like an mmseg segmentation checkpoint: use load_mmseg_checkpoint / ckpt_path= instead"
+    else:
+        blocks = {".".join(k.split(".")[:2]) for k in state if k.startswith("block")}
+        wanted = {".".join(k.split(".")[:2]) for k in expected if k.startswith("block")}
+        if blocks and blocks != wanted:
+            hint = f"the file is for another MiT variant ({len(blocks)} blocks; {encoder.name} has {len(wanted)})"
+    check_state_dict(state, expected, f"SegFormer encoder weights '{path}' for {encoder.name}", hint=hint)
+    _copy_into(encoder.mit, state)
+
+
+def save_segformer_encoder(encoder: MiTEncoder, path: str | Path) -> None:
+    """Save ``encoder`` under the SegFormer ImageNet names (plain state dict)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu().clone() for k, v in encoder.segformer_state_dict().items()}, path)
+
+
+# ---------------------------------------------------------------------------- mmseg
+def mmseg_key(key: str) -> str | None:
+    """Our state-dict key → mmseg name (``None`` for keys without counterpart)."""
+    if key.startswith("backbone.mit."):
+        return "backbone." + key[len("backbone.mit."):]
+    if key.startswith("decode_head."):
+        return key
+    return None
+
+
+def mmseg_state_dict(net: nn.Module) -> dict[str, torch.Tensor]:
+    """``net``'s tensors under mmseg names (DAFormer / HRDA)."""
+    out = {}
+    for key, value in net.state_dict().items():
+        name = mmseg_key(key)
+        if name is not None:
+            out[name] = value
+    return out
+
+
+def _select_prefix(state: Mapping[str, torch.Tensor], prefix: str, source: str) -> tuple[dict, str]:
+    found = sorted({p for p in MMSEG_PREFIXES if any(k.startswith(p) for k in state)})
+    if prefix == "auto":
+        if any(k.startswith(("backbone.", "decode_head.")) for k in state):
+            prefix = ""
+        elif found:
+            prefix = "model." if "model." in found else ("ema_model." if "ema_model." in found else found[0])
+        else:
+            firsts = ", ".join(list(state)[:5])
+            raise WeightsMismatchError(
+                f"{source}: not an mmseg segmentation checkpoint (no backbone./decode_head./model. keys; "
+                f"first keys: {firsts})"
+            )
+    selected = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if prefix == "":
+        selected = {k: v for k, v in selected.items() if not k.startswith(MMSEG_PREFIXES)}
+    if not selected:
+        raise WeightsMismatchError(f"{source}: no keys with prefix {prefix!r}; prefixes present: {found or ['(none)']}")
+    return selected, prefix
+
+
+def _mmseg_hint(given: Mapping[str, Any], expected: Mapping[str, Any]) -> str:
+    hints = []
+    g_hrda = any(k.startswith("decode_head.head.") for k in given)
+    e_hrda = any(k.startswith("decode_head.head.") for k in expected)
+    if g_hrda and not e_hrda:
+        hints.append("the checkpoint is an HRDA model: use model=hrda_mitb5")
+    if e_hrda and not g_hrda and any(k.startswith("decode_head.") for k in given):
+        hints.append("the checkpoint is a DAFormer (single-scale) model: use model=daformer_mitb5")
+    g_blocks = {k.split(".")[1] + "." + k.split(".")[2] for k in given if k.startswith("backbone.block")}
+    e_blocks = {k.split(".")[1] + "." + k.split(".")[2] for k in expected if k.startswith("backbone.block")}
+    if g_blocks and g_blocks != e_blocks:
+        hints.append(f"encoder depth differs ({len(g_blocks)} blocks in the checkpoint, {len(e_blocks)} in the model)")
+    for k in given:
+        if k.endswith("conv_seg.weight") and k in expected and given[k].shape[0] != expected[k].shape[0]:
+            hints.append(f"num_classes differs ({given[k].shape[0]} in the checkpoint)")
+            break
+    return "; ".join(hints)
+
+
+def load_mmseg_checkpoint(
+    net: nn.Module, path_or_state: str | Path | Mapping[str, Any], prefix: str = "auto"
+) -> dict[str, Any]:
+    """Load a published mmseg DAFormer / HRDA / DGInStyle checkpoint into ``net``.
+
+    Args:
+        net: :class:`~flexseg.models.daformer.DAFormer` or :class:`~flexseg.models.hrda.HRDA`.
+        path_or_state: file, or an already loaded checkpoint / state dict.
+        prefix: ``"auto"`` (see module doc), ``""``, ``"model."``, ``"ema_model."``,
+            ``"imnet_model."``.
+    Returns ``{"prefix", "loaded", "ignored"}`` (keys loaded, ignored checkpoint keys).
+    Raises FileNotFoundError or WeightsMismatchError (listing every mismatch).
+    """
+    if isinstance(path_or_state, (str, Path)):
+        source = f"mmseg checkpoint '{path_or_state}'"
+        obj = load_file(path_or_state)
+    else:
+        source, obj = "mmseg checkpoint", path_or_state
+    full = _state_dict_of(obj, source)
+    state, prefix = _select_prefix(full, prefix, source)
+    ignored = sorted(k for k in state if k.startswith(MMSEG_IGNORED))
+    state = {k: v for k, v in state.items() if not k.startswith(MMSEG_IGNORED)}
+    ours = net.state_dict()
+    to_ours = {mmseg_key(k): k for k in ours if mmseg_key(k) is not None}
+    expected = {m: ours[k] for m, k in to_ours.items()}
+    what = f"{source} (prefix {prefix!r})"
+    check_state_dict(state, expected, what, hint=_mmseg_hint(state, expected))
+    mapped = {to_ours[m]: v for m, v in state.items()}
+    _copy_into(net, mapped)
+    ignored += sorted(k for k in full if not k.startswith(prefix) or (not prefix and k.startswith(MMSEG_PREFIXES)))
+    return {"prefix": prefix, "loaded": len(mapped), "ignored": ignored}
+
+
+def save_mmseg_checkpoint(
+    net: nn.Module, path: str | Path, prefix: str = "", meta: Mapping[str, Any] | None = None
+) -> None:
+    """Save ``net`` as an mmseg checkpoint ``{"meta", "state_dict"}`` (keys ``prefix`` + mmseg name)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {prefix + k: v.detach().cpu().clone() for k, v in mmseg_state_dict(net).items()}
+    torch.save({"meta": dict(meta or {"source": "flexseg"}), "state_dict": state}, path)
+
+
+# ----------------------------------------------------------------------- any format
+def load_any_checkpoint(net: nn.Module, path: str | Path, lightning_prefix: str = "net.") -> str:
+    """Load ``path`` into ``net``, detecting the format; returns ``"lightning"`` or ``"mmseg"``.
+
+    * Lightning (FlexSeg): ``state_dict`` keys ``net.*`` (``net._orig_mod.*`` from
+      ``torch.compile`` accepted); other keys (criterion, prototype bank) are skipped.
+    * mmseg: keys ``backbone.``/``decode_head.`` or prefixed ``model.``/``ema_model.`` —
+      :func:`load_mmseg_checkpoint` with ``prefix="auto"``.
+    A SegFormer ImageNet file (encoder only) is refused: use ``model.pretrained=``.
+    """
+    path = Path(path)
+    obj = load_file(path)
+    state = _state_dict_of(obj, f"'{path}'")
+    if any(k.startswith(lightning_prefix) for k in state):
+        sub = {
+            k[len(lightning_prefix):].replace("_orig_mod.", ""): v
+            for k, v in state.items()
+            if k.startswith(lightning_prefix)
+        }
+        check_state_dict(sub, net.state_dict(), f"Lightning checkpoint '{path}'", optional=())
+        _copy_into(net, sub)
+        return "lightning"
+    if any(k.startswith(("backbone.", "decode_head.") + MMSEG_PREFIXES) for k in state):
+        load_mmseg_checkpoint(net, obj, prefix="auto")
+        return "mmseg"
+    if any(k.startswith("patch_embed1.") for k in state):
+        raise WeightsMismatchError(
+            f"'{path}' holds only ImageNet encoder weights (SegFormer {sorted(state)[0]}, …), not a trained "
+            f"segmentation model: pass it as model.pretrained= for training."
+        )
+    raise WeightsMismatchError(
+        f"'{path}': unknown checkpoint format (expected a FlexSeg Lightning checkpoint with '{lightning_prefix}*' "
+        f"keys or an mmseg checkpoint); first keys: {', '.join(list(state)[:5])}"
+    )
