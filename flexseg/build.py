@@ -67,4 +67,9 @@ def build_loggers(cfg: DictConfig) -> list:
 
 
 def build_trainer(cfg: DictConfig, callbacks=None, loggers=None) -> L.Trainer:
-    return instantiate(cfg.trainer, callbacks=callbacks or [], logger=loggers or False)
+    callbacks = list(callbacks or [])
+    if not loggers:  # LearningRateMonitor needs a logger: drop it rather than fail
+        from lightning.pytorch.callbacks import LearningRateMonitor
+
+        callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

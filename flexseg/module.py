@@ -226,6 +226,23 @@ class SegModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._finish_eval("test")
 
+    # ------------------------------------------------------------ checkpointing
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the global RNG states (dropout draws) so a resumed run is exact."""
+        checkpoint["flexseg_rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["flexseg_rng"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("flexseg_rng")
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and torch.cuda.is_available():
+                try:
+                    torch.cuda.set_rng_state_all(rng["cuda"])
+                except (RuntimeError, IndexError):  # different number of GPUs: not exact, but fine
+                    pass
+
     # ---------------------------------------------------------------- optimizer
     def configure_optimizers(self):
         hp = self.hparams

@@ -232,7 +232,11 @@ class SegDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if len(self.train_set) == 0:
             raise ValueError("no training images: data.train_sets is empty or all its sets are empty")
-        return DataLoader(self.train_set, batch_sampler=SeededBatches(self.sampler, self.seed), **self._loader_kwargs())
+        # an own generator: creating the loader's iterator must not consume the global RNG
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.train_set, batch_sampler=SeededBatches(self.sampler, self.seed), generator=generator, **self._loader_kwargs()
+        )
 
     def _eval_loaders(self) -> list[DataLoader]:
         return [

@@ -1,0 +1,182 @@
+"""Benchmarks: ``python -m flexseg.bench [--steps N] [--out bench.json] [--device cpu|cuda]``.
+
+Measured in one run (machines are noisy, so ratios are reported side by side):
+- train-step time of FLEX (GAP+UBE+HAS) vs plain CE for the same model and batch, with
+  the forward / backward split (median over steps, the two variants interleaved);
+- ``boundary_bands`` throughput (megapixels/s);
+- HAS draw + update cost per batch at 35,000 images, as a fraction of a FLEX step;
+- synthdrive loading throughput (images/s).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+from rich.console import Console
+from rich.table import Table
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+PLAIN = ["flex.gap.enabled=false", "flex.ube.enabled=false", "flex.has.enabled=false"]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_time(fn: Callable[[], None], repeats: int, device: torch.device) -> float:
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _module(overrides: list[str], device: torch.device):
+    from flexseg.build import build_module
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    module = build_module(cfg).to(device)
+    module.train()
+    return module, cfg
+
+
+def bench_train_step(steps: int, batch_size: int, height: int, width: int, device: torch.device, model: str) -> dict:
+    """Median seconds of forward, backward and the whole step for FLEX and plain CE."""
+    g = torch.Generator().manual_seed(0)
+    from flexseg.data.synthdrive import SynthDrive
+
+    ds = SynthDrive("generated", batch_size, height, width, seed=0)
+    batch = {
+        "image": torch.stack([ds[i]["image"] for i in range(batch_size)]).to(device),
+        "label": torch.stack([ds[i]["label"] for i in range(batch_size)]).to(device),
+        "index": torch.arange(batch_size),
+    }
+    variants = {}
+    for name, extra in (("flex", []), ("plain", PLAIN)):
+        module, _ = _module([f"model={model}", *extra], device)
+        opt = torch.optim.AdamW(list(module.net.parameters()) + list(module.criterion.parameters()), lr=1e-5)
+        variants[name] = (module, opt)
+    from flexseg.flex.has import HardnessAwareSampler
+
+    sampler = HardnessAwareSampler(35_000, batch_size, total_steps=1000)
+    record: dict[str, dict[str, list[float]]] = {n: {"forward": [], "backward": [], "has": [], "step": []} for n in variants}
+    for step in range(steps + 2):  # 2 warm-up steps
+        for name, (module, opt) in variants.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            losses = module.compute_losses(batch)
+            _sync(device)
+            t1 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            opt.step()
+            _sync(device)
+            t2 = time.perf_counter()
+            if name == "flex":  # HAS bookkeeping of a real step: draw a batch, feed back losses
+                idx = next(iter(sampler))
+                sampler.update(torch.tensor(idx), losses["per_image"].detach().cpu())
+            t3 = time.perf_counter()
+            if step >= 2:
+                rec = record[name]
+                rec["forward"].append(t1 - t0)
+                rec["backward"].append(t2 - t1)
+                rec["has"].append(t3 - t2)
+                rec["step"].append(t3 - t0)
+    out = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in record.items()}
+    out["ratio_flex_over_plain"] = out["flex"]["step"] / out["plain"]["step"]
+    out["has_fraction_of_step"] = out["flex"]["has"] / out["flex"]["step"]
+    return out
+
+
+def bench_boundaries(device: torch.device, batch: int = 8, size: tuple[int, int] = (512, 512), repeats: int = 5) -> dict:
+    from flexseg.flex.boundaries import boundary_bands
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 19, (batch, size[0] // 16, size[1] // 16), generator=g)
+    labels = labels.repeat_interleave(16, 1).repeat_interleave(16, 2).to(device)
+    boundary_bands(labels)
+    t = _median_time(lambda: boundary_bands(labels), repeats, device)
+    return {"seconds": t, "megapixels_per_s": batch * size[0] * size[1] / t / 1e6, "shape": [batch, *size]}
+
+
+def bench_has(num_samples: int = 35_000, batch_size: int = 2, repeats: int = 200) -> dict:
+    from flexseg.flex.has import HardnessAwareSampler
+
+    sampler = HardnessAwareSampler(num_samples, batch_size, total_steps=10_000)
+    it = iter(sampler)
+    losses = torch.rand(batch_size)
+
+    def one() -> None:
+        nonlocal it
+        try:
+            idx = next(it)
+        except StopIteration:
+            it = iter(sampler)
+            idx = next(it)
+        sampler.update(torch.tensor(idx), losses)
+
+    for _ in range(20):
+        one()
+    return {"seconds_per_batch": _median_time(one, repeats, torch.device("cpu")), "num_samples": num_samples}
+
+
+def bench_data(num: int = 64, height: int = 128, width: int = 256) -> dict:
+    from flexseg.data.synthdrive import SynthDrive
+
+    ds = SynthDrive("generated", num, height, width, seed=123, cache=False)
+    t0 = time.perf_counter()
+    for i in range(num):
+        ds[i]
+    dt = time.perf_counter() - t0
+    return {"images_per_s": num / dt, "size": [height, width]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps per variant")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--height", type=int, default=128)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--model", default="daformer_mitb0")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", default="bench.json")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    result = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "train_step": bench_train_step(args.steps, args.batch_size, args.height, args.width, device, args.model),
+        "boundary_bands": bench_boundaries(device),
+        "has": bench_has(),
+        "data": bench_data(height=args.height, width=args.width),
+    }
+    ts = result["train_step"]
+    table = Table(title=f"FlexSeg benchmark — {result['device']}, {args.model}, batch {args.batch_size}, {args.height}×{args.width}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name in ("flex", "plain"):
+        r = ts[name]
+        table.add_row(f"{name} step (fwd / bwd+opt)", f"{1e3 * r['step']:.1f} ms ({1e3 * r['forward']:.1f} / {1e3 * r['backward']:.1f})")
+    table.add_row("FLEX / plain step time", f"{ts['ratio_flex_over_plain']:.3f} (goal ≤ 1.10)")
+    table.add_row("HAS draw+update / FLEX step", f"{100 * ts['has_fraction_of_step']:.3f} %")
+    table.add_row("HAS draw+update at 35k images", f"{1e6 * result['has']['seconds_per_batch']:.1f} µs/batch")
+    table.add_row("boundary_bands (8×512×512)", f"{result['boundary_bands']['megapixels_per_s']:.1f} MP/s")
+    table.add_row("synthdrive generation", f"{result['data']['images_per_s']:.1f} images/s")
+    Console().print(table)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
