@@ -34,17 +34,6 @@ def compose_experiment(name, overrides=(), output_dir="/tmp/flexseg-compose", hy
     return cfg
 
 
-#: Real-data-only keys an experiment sets that synthdrive does not take, deleted after
-#: composing. The HRDA CPU commands in experiments/*.md drop theirs with '~KEY'; a '~'
-#: override cannot drop aldm_flex's generated root (an interpolation of paths.data_dir,
-#: which Hydra resolves while composing), so aldm_flex has no CPU command.
-SYNTH_DROP = {
-    "hrda_flex": ["data.train_transforms.gta"],
-    "hrda_dginstyle": ["data.train_transforms.gta"],
-    "aldm_flex": ["data.train_sets.generated.root"],
-}
-
-
 def synth_overrides(name):
     model = "hrda_mitb0" if name.startswith("hrda") else "daformer_mitb0"
     return ["data=synthdrive", f"model={model}", *TINY]
@@ -52,12 +41,7 @@ def synth_overrides(name):
 
 def synth_cfg(name, output_dir):
     """The experiment on tiny synthdrive (2 steps, CSV)."""
-    cfg = compose_experiment(name, synth_overrides(name), output_dir=output_dir)
-    with open_dict(cfg):
-        for key in SYNTH_DROP.get(name, []):
-            parent, _, leaf = key.rpartition(".")
-            del OmegaConf.select(cfg, parent)[leaf]
-    return cfg
+    return compose_experiment(name, synth_overrides(name), output_dir=output_dir)
 
 
 def test_paper_experiments_exist():
