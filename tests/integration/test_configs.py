@@ -71,3 +71,11 @@ def test_unknown_key_or_option_is_hydras_error():
         compose_cfg(["model=does_not_exist"])
     with pytest.raises(ConfigCompositionException):
         compose_cfg(["trainer.no_such_key=3"])
+
+
+def test_slurm_launcher_composes_with_one_gpu_per_job():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.tasks_per_node == 1

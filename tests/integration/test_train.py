@@ -72,3 +72,16 @@ def test_cli_rejects_bad_values(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "data.batch_size" in proc.stderr
+
+
+@pytest.mark.slow
+def test_multirun_with_submitit_local_launcher(tmp_path):
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "flexseg.train", "-m", "hydra/launcher=local", *TINY, "trainer.max_steps=2",
+           "data.num_test=2", "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for job in ("0", "1"):
+        results = json.loads((sweep / job / "results.json").read_text())
+        assert set(results["miou"]) == {"clear", "fog", "night", "rain", "snow"}
