@@ -42,6 +42,7 @@ def build_module(cfg: DictConfig) -> SegModule:
         boundary_kernel_sizes=tuple(cfg.flex.kernel_sizes),
         num_classes=cfg.model.get("num_classes", 19),
         channels_last=cfg.get("channels_last", False),
+        skip_nonfinite=cfg.get("skip_nonfinite", False),
         **optim,
     )
 

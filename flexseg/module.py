@@ -53,6 +53,8 @@ class SegModule(L.LightningModule):
         boundary_kernel_sizes: kernels of the bands; the thickest band is the
             "boundary" of the boundary-vs-interior accuracy.
         channels_last: run the network in channels-last memory format (GPU speed-up).
+        skip_nonfinite: on a non-finite loss skip the batch (counted in
+            ``train/skipped_nonfinite``) instead of stopping with an error.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class SegModule(L.LightningModule):
         num_classes: int = 19,
         ignore_index: int = IGNORE_INDEX,
         channels_last: bool = False,
+        skip_nonfinite: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "criterion"])
@@ -84,6 +87,7 @@ class SegModule(L.LightningModule):
         self.eval_metrics = nn.ModuleDict()
         self.domains: list[str] = []
         self.results: dict[str, dict[str, Any]] = {}
+        self.skipped_nonfinite = 0
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
@@ -124,11 +128,15 @@ class SegModule(L.LightningModule):
         losses["per_image"] = per_image
         return losses
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         losses = self.compute_losses(batch)
         loss = losses["loss"]
         if not torch.isfinite(loss):
             paths = list(batch.get("path", []))
+            if self.hparams.skip_nonfinite:
+                self.skipped_nonfinite += 1
+                self.log("train/skipped_nonfinite", float(self.skipped_nonfinite), batch_size=batch["image"].shape[0])
+                return None  # Lightning skips the optimizer step
             raise FloatingPointError(
                 f"non-finite training loss ({loss.item()}) at step {self.global_step}, batch {batch_idx}; "
                 f"images: {paths}. Lower the learning rate, check the inputs, or use trainer.precision=32."
