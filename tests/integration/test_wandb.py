@@ -20,7 +20,6 @@ def _cfg(tmp_path, extra=()):
                        "callbacks.wandb_panels.max_images=1", *extra])
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path)
-        del cfg["hydra"]  # as in a run: the task config has no hydra node
     return cfg
 
 
