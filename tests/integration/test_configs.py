@@ -43,7 +43,9 @@ def test_default_config_is_valid_and_has_paper_defaults():
     assert cfg.flex.ube.alpha == 3.0
     assert cfg.flex.has.k == 0.05 and cfg.flex.has.temperature == 1.0 and cfg.flex.has.schedule == "sigmoid"
     assert list(cfg.flex.kernel_sizes) == [3, 5, 7]
-    assert cfg.optim.head_lr_mult == 10.0 and cfg.optim.weight_decay == 0.01
+    paper = compose_cfg(["optim=adamw_poly"]).optim
+    assert paper.lr == 6e-5 and paper.head_lr_mult == 10.0 and paper.weight_decay == 0.01
+    assert paper.warmup_steps == 1500 and paper.power == 1.0
     assert cfg.data._target_ == "flexseg.data.datamodule.SegDataModule"
 
 
