@@ -44,8 +44,11 @@ def load_network_weights(net: torch.nn.Module, path: str | Path) -> str:
     return "lightning"
 
 
-def write_tables(results: dict[str, dict[str, Any]], out_dir: Path) -> None:
-    """results.md and results.csv: one row per domain (mIoU, accuracies, per-class IoU)."""
+def write_tables(results: dict[str, dict[str, Any]], out_dir: Path) -> dict[str, float]:
+    """results.md (paper-style summary + per-domain + per-class tables) and results.csv;
+    returns the summary averages (Avg2/Avg3/Avg5 for the real targets, else mean/adverse)."""
+    from flexseg.report import averages, canonical_domain
+
     classes = list(next(iter(results.values()))["iou"]) if results else []
     with open(out_dir / "results.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -53,9 +56,17 @@ def write_tables(results: dict[str, dict[str, Any]], out_dir: Path) -> None:
         for d, r in results.items():
             w.writerow([d, r["miou"], r["acc"], r["boundary_acc"], r["interior_acc"], *(r["iou"][c] for c in classes)])
     fmt = lambda v: "—" if v is None or math.isnan(v) else f"{100 * v:.2f}"  # noqa: E731
-    lines = ["| domain | mIoU | acc | boundary acc | interior acc |", "|---|---|---|---|---|"]
-    lines += [f"| {d} | {fmt(r['miou'])} | {fmt(r['acc'])} | {fmt(r['boundary_acc'])} | {fmt(r['interior_acc'])} |" for d, r in results.items()]
+    avgs = averages({d: r["miou"] for d, r in results.items()})
+    names = [canonical_domain(d) for d in results]
+    lines = ["## mIoU (%)", "", "| " + " | ".join(names + list(avgs)) + " |", "|" + "---|" * (len(names) + len(avgs))]
+    lines.append("| " + " | ".join([fmt(r["miou"]) for r in results.values()] + [fmt(v) for v in avgs.values()]) + " |")
+    lines += ["", "## Per domain (%)", "", "| domain | mIoU | acc | boundary acc | interior acc |", "|---|---|---|---|---|"]
+    lines += [f"| {d} | {fmt(r['miou'])} | {fmt(r['acc'])} | {fmt(r['boundary_acc'])} | {fmt(r['interior_acc'])} |"
+              for d, r in results.items()]
+    lines += ["", "## Per-class IoU (%)", "", "| class | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {c} | " + " | ".join(fmt(r["iou"][c]) for r in results.values()) + " |" for c in classes]
     (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+    return avgs
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -72,8 +83,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer.test(module, datamodule=datamodule, verbose=False)
     summary = results_summary(module.results)
     if trainer.is_global_zero:
+        summary["averages"] = write_tables(module.results, output_dir)
         (output_dir / "results.json").write_text(json.dumps(summary, indent=2))
-        write_tables(module.results, output_dir)
         print_results(module.results, title=f"eval {cfg.ckpt_path}: per-domain results (%)")
     return summary
 
