@@ -65,6 +65,7 @@ def test_offline_run_logs_panels_and_summary(tmp_path, monkeypatch):
 
     from flexseg.train import train
 
+    wandb.teardown()  # isolate from W&B state other tests of the session may have left
     results = train(_cfg(tmp_path))
     assert wandb.run is None, "WandbFinish must finish the run at the end of test"
     runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
