@@ -19,7 +19,9 @@ Group labels leave out the overrides common to every run (listed once in ``repor
 Outputs under ``--out`` (default ``<first DIR>/report``): ``report.md`` / ``report.csv``
 (one row per group), ``runs.csv`` (one row per run), ``metrics_long.csv`` (group ×
 metric: mean, std, n, delta), ``groups/<group>.md|csv`` (per-seed rows + mean ± std),
-``miou_by_domain.png`` and, when there is a baseline, ``deltas.png``.
+``miou_by_domain.png`` and, when there is a baseline, ``deltas.png``. With ``--x KEY``
+(a swept config value, e.g. ``data.misalignment_px``) also ``versus_<KEY>.md|csv`` and
+``versus_<KEY>.png``: every metric against that value, one line per group without it.
 """
 from __future__ import annotations
 
@@ -458,6 +460,68 @@ def plot_deltas(agg: pd.DataFrame, path: Path) -> Path | None:
     return path
 
 
+def versus_frame(runs: Sequence[Run], key: str, ignore: Sequence[str] = DEFAULT_IGNORED) -> pd.DataFrame:
+    """Long table for a sweep over the config value ``key``: one row per (group without
+    ``key``, value of ``key``, metric) with ``mean``, ``std`` (ddof = 1) and ``n`` in percent."""
+    missing = [str(r.path) for r in runs if key not in r.config]
+    if missing:
+        raise ValueError(f"--x {key}: not a config key of {missing[0]} (and {len(missing) - 1} more)")
+    frame = runs_frame(runs, (*ignore, key))
+    frame.insert(1, key, [r.config[key] for r in runs])
+    metrics = metric_order([c for c in frame.columns if c not in ("group", "seed", "path", key)])
+    rows = []
+    for (group, x), sub in frame.groupby(["group", key], sort=False):
+        for m in metrics:
+            values = sub[m].dropna().astype(float)
+            rows.append({"group": group, key: x, "metric": m, "mean": values.mean() if len(values) else float("nan"),
+                         "std": values.std(ddof=1) if len(values) > 1 else float("nan"), "n": int(len(values))})
+    out = pd.DataFrame(rows, columns=["group", key, "metric", "mean", "std", "n"])
+    return out.sort_values(["group", key], kind="stable").reset_index(drop=True)
+
+
+def versus_table(vs: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Wide table: one row per (group, ``key`` value), one column per metric (mean ± std)."""
+    rows = []
+    for (group, x), sub in vs.groupby(["group", key], sort=False):
+        row: dict[str, Any] = {"group": group, key: x}
+        for _, r in sub.iterrows():
+            row[r["metric"]] = fmt_mean_std(r["mean"], r["std"], int(r["n"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_versus(vs: pd.DataFrame, key: str, path: Path) -> Path:
+    """One panel per domain (and the averages): mIoU against ``key``, one line per group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = [m for m in metric_order(vs["metric"].unique()) if "/" not in m]
+    groups = list(dict.fromkeys(vs["group"]))
+    cols = min(4, len(metrics))
+    rows = math.ceil(len(metrics) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows + 0.6), squeeze=False)
+    for ax, m in zip(axes.flat, metrics):
+        for g in groups:
+            sub = vs[(vs["group"] == g) & (vs["metric"] == m)]
+            ax.errorbar(sub[key].astype(float), sub["mean"], yerr=np.nan_to_num(sub["std"].to_numpy(float)),
+                        marker="o", capsize=2, label=g if len(g) < 50 else g[:47] + "…")
+        ax.set_title(m, fontsize="small")
+        ax.set_xlabel(key, fontsize="x-small")
+        ax.set_ylabel("%" if m.endswith("_acc") else "mIoU (%)", fontsize="x-small")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize="x-small")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 # ---------------------------------------------------------------------------- CLI
 def write_report(runs: Sequence[Run], out: Path, baseline: Mapping[str, Any] | None = None,
                  ignore: Sequence[str] = DEFAULT_IGNORED) -> pd.DataFrame:
@@ -491,6 +555,18 @@ def write_report(runs: Sequence[Run], out: Path, baseline: Mapping[str, Any] | N
     return summary
 
 
+def write_versus(runs: Sequence[Run], key: str, out: Path, ignore: Sequence[str] = DEFAULT_IGNORED) -> pd.DataFrame:
+    """``versus_<key>.md|csv`` (table) and ``versus_<key>.png`` (mIoU against ``key``)."""
+    vs = versus_frame(runs, key, ignore)
+    table = versus_table(vs, key)
+    slug = _slug(key)
+    vs.to_csv(out / f"versus_{slug}_long.csv", index=False)
+    table.to_csv(out / f"versus_{slug}.csv", index=False)
+    (out / f"versus_{slug}.md").write_text(f"# Results against `{key}` (%, mean ± std over seeds)\n\n" + to_markdown(table))
+    plot_versus(vs, key, out / f"versus_{slug}.png")
+    return table
+
+
 def parse_key_values(items: Sequence[str]) -> dict[str, str]:
     """``["a.b=1", "c=x"]`` → ``{"a.b": "1", "c": "x"}`` (prefix ``+`` dropped)."""
     out = {}
@@ -510,6 +586,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="config values of the baseline group (default: flex.gap/ube/has.enabled=false)")
     parser.add_argument("--ignore", nargs="*", default=[], metavar="KEY",
                         help="further override keys (or prefix.*) not used for grouping")
+    parser.add_argument("--x", dest="versus", default=None, metavar="KEY",
+                        help="also tabulate and plot every metric against this swept config value "
+                             "(e.g. data.misalignment_px): versus_<KEY>.md|csv|png")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -521,6 +600,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or args.dirs[0] / "report"
     summary = write_report(runs, out, baseline, (*DEFAULT_IGNORED, *args.ignore))
     print(to_markdown(summary))
+    if args.versus:
+        try:
+            table = write_versus(runs, args.versus, out, (*DEFAULT_IGNORED, *args.ignore))
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(to_markdown(table))
     print(f"{len(runs)} runs in {summary.shape[0]} groups → {out}")
     return 0
 

@@ -139,3 +139,33 @@ def test_no_runs_is_a_clear_error(tmp_path, capsys):
     assert "unfinished" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="does not exist"):
         report.load_runs([tmp_path / "missing"])
+
+
+def test_versus_a_swept_value(tmp_path, capsys):
+    """--x data.misalignment_px: one line per group without the swept key, mean ± std per value."""
+    root = tmp_path / "sweep"
+    job = 0
+    for flex_on in (False, True):
+        for px in (0, 4):
+            for seed in (0, 1):
+                value = 0.5 + 0.01 * px * (1 if flex_on else -1) + 0.02 * seed
+                mious = {d: value for d in ("clear", "fog")}
+                path = root / str(job)
+                write_run(path, mious, seed, [f"data.misalignment_px={px}"] + ([] if flex_on else OFF), flex_on=flex_on)
+                config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text())
+                config["data"] = {"misalignment_px": px}
+                (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+                job += 1
+    runs = report.load_runs([root])
+    vs = report.versus_frame(runs, "data.misalignment_px")
+    assert sorted(vs["group"].unique()) == sorted(["(defaults)", " ".join(sorted(OFF))])
+    row = vs[(vs["metric"] == "clear") & (vs["data.misalignment_px"] == 4) & ~vs["group"].str.contains("enabled")]
+    assert row["mean"].item() == pytest.approx(100 * (0.54 + 0.01)) and row["n"].item() == 2
+    assert row["std"].item() == pytest.approx(100 * 0.02 / math.sqrt(2))
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out), "--x", "data.misalignment_px"]) == 0
+    table = (out / "versus_data.misalignment_px.md").read_text()
+    assert "| (defaults) | 4 | 55.00 ± 1.41 |" in table and "| 0 | 51.00 ± 1.41 |" in table and "| 4 | 47.00 ± 1.41 |" in table
+    assert (out / "versus_data.misalignment_px.png").stat().st_size > 1000
+    assert report.main([str(root), "--out", str(out), "--x", "data.nope"]) == 2
+    assert "data.nope" in capsys.readouterr().err
