@@ -131,7 +131,11 @@ class SegModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         losses = self.compute_losses(batch)
         loss = losses["loss"]
-        if not torch.isfinite(loss):
+        distributed = self._trainer is not None and self.trainer.world_size > 1
+        finite = torch.isfinite(loss.detach())
+        if distributed:  # every rank must take the same decision, or DDP waits forever
+            finite = self.trainer.strategy.reduce(finite.float(), reduce_op="min") > 0
+        if not finite:
             paths = list(batch.get("path", []))
             if self.hparams.skip_nonfinite:
                 self.skipped_nonfinite += 1
@@ -145,10 +149,11 @@ class SegModule(L.LightningModule):
         if dm is not None and hasattr(dm, "record_losses"):
             dm.record_losses(batch["index"], losses["per_image"])
         bs = batch["image"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        # DDP: each rank's loss is rescaled to the global-batch mean; their average is it
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs, sync_dist=distributed)
         for key, value in losses.items():
             if key not in ("loss", "per_image") and torch.is_tensor(value) and value.numel() == 1:
-                self.log(f"train/{key}", value.detach().float(), batch_size=bs)
+                self.log(f"train/{key}", value.detach().float(), batch_size=bs, sync_dist=distributed)
         self._log_diagnostics(dm, bs)
         return loss
 

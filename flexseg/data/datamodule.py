@@ -47,9 +47,11 @@ class SeededBatches:
 
     def __iter__(self):
         base = int(self.sampler.yield_pos)
+        rank = int(getattr(self.sampler, "rank", 0))
         for k, batch in enumerate(self.sampler):
             position = base + k
-            yield [(int(i), (self.seed * 1_000_003 + position) * 4099 + slot) for slot, i in enumerate(batch)]
+            first = rank * len(batch)  # slot in the global batch: DDP ranks ≡ one process
+            yield [(int(i), (self.seed * 1_000_003 + position) * 4099 + first + slot) for slot, i in enumerate(batch)]
 
 
 class TransformedDataset(Dataset):

@@ -17,6 +17,7 @@ from torch import nn
 from flexseg.flex.boundaries import boundary_bands, check_kernel_sizes, granularity_map
 from flexseg.flex.gap import ProjectionHead, PrototypeBank, downsample_labels, gap_loss, sample_boundary_pixels
 from flexseg.flex.ube import ube_pixel_weights
+from flexseg.utils.distributed import rescale_to_global_mean
 
 __all__ = ["FlexCriterion"]
 
@@ -56,7 +57,10 @@ class FlexCriterion(nn.Module):
     of sampled boundary pixels, float). UBE's boundary is the thickest band at label
     resolution; GAP works at feature resolution on nearest-downsampled labels
     (``feature_labels`` when the features cover a crop of the labels, e.g. HRDA's detail
-    crop). :meth:`segmentation_loss` alone (no GAP) serves auxiliary heads.
+    crop). :meth:`segmentation_loss` alone (no GAP) serves auxiliary heads. Under DDP
+    both means are taken over the pixels of all processes
+    (:func:`~flexseg.utils.distributed.rescale_to_global_mean`), so R processes equal
+    one process on the global batch.
     """
 
     def __init__(
@@ -130,8 +134,11 @@ class FlexCriterion(nn.Module):
             loss_map = ce
             mean_w = torch.ones((), device=logits.device)
         n_img = valid.sum(dim=(1, 2)).clamp_min(1).to(loss_map.dtype)
+        n_valid = valid.sum()
+        mean = loss_map.sum() / n_valid.clamp_min(1).to(loss_map.dtype)
         return {
-            "loss": loss_map.sum() / valid.sum().clamp_min(1).to(loss_map.dtype),
+            # under DDP: normalized by the valid pixels of all processes (global-batch mean)
+            "loss": rescale_to_global_mean(mean, n_valid),
             "per_image": loss_map.detach().sum(dim=(1, 2)) / n_img,
             "ube_mean_boundary_weight": mean_w.detach(),
         }
@@ -151,6 +158,7 @@ class FlexCriterion(nn.Module):
             proj, lab_low, gran, self.num_classes, int(self.gap_cfg["max_pixels"]), self.generator
         )
         loss = gap_loss(f, c, g, self.bank.prototypes.clone(), self.bank.weights(), tau=float(self.gap_cfg["tau"]))
+        loss = rescale_to_global_mean(loss, f.shape[0])  # DDP: mean over every process' sampled pixels
         if self.training:
             self.bank.update(f.detach(), c, g)
         return loss, torch.tensor(float(f.shape[0]), device=features.device)

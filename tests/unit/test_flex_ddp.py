@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from flexseg.flex.gap import PrototypeBank
 from flexseg.flex.has import HardnessAwareSampler
+from flexseg.utils.distributed import rescale_to_global_mean
 
 WORLD = 2
 C, G, DIM = 4, 3, 5
@@ -36,6 +37,10 @@ def losses(indices, step: int, rank: int):
     return [float((i * 7 + step * 3 + rank * 5) % 13) / 4.0 for i in indices]
 
 
+def mean_values(rank: int) -> torch.Tensor:
+    return torch.arange(1.0, 4.0 + 5 * rank) * (1 + rank)  # 3 items on rank 0, 8 on rank 1
+
+
 def _worker(rank: int, store_path: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=WORLD)
@@ -51,9 +56,17 @@ def _worker(rank: int, store_path: str, out_dir: str) -> None:
             sampler.update(torch.tensor(batch), torch.tensor(losses(batch, step, rank)))
             consumed.append(batch)
         nxt = [next(it) for _ in range(2)]
+        # a per-rank mean over a different number of items, rescaled to the global mean
+        x = torch.tensor(2.0, requires_grad=True)
+        values = mean_values(rank)
+        loss = rescale_to_global_mean((x * values).mean(), values.numel())
+        loss.backward()
+        grad = x.grad.clone()
+        dist.all_reduce(grad)  # what DDP does: average of the ranks' gradients
         torch.save(
             {"prototypes": bank.prototypes, "counts": bank.counts, "h": sampler.h, "seen": sampler.seen,
-             "consumed": consumed, "next": nxt, "probs": sampler.probabilities()},
+             "consumed": consumed, "next": nxt, "probs": sampler.probabilities(),
+             "mean_grad": grad / WORLD, "mean_loss": loss.detach()},
             os.path.join(out_dir, f"rank{rank}.pt"),
         )
     finally:
@@ -88,3 +101,13 @@ def test_two_process_states_identical(tmp_path):
         single.update(batch, losses(batch[:BS], step, 0) + losses(batch[BS:], step, 1))
     assert torch.equal(single.h, r0["h"]) and torch.equal(single.seen, r0["seen"])
     assert [next(it) for _ in range(2)] == [a + b for a, b in zip(r0["next"], r1["next"])]
+
+    # rescale_to_global_mean: DDP-averaged gradient = gradient of the mean over all items,
+    # and the ranks' losses average to the global mean (a plain per-rank mean would not)
+    everything = torch.cat([mean_values(r) for r in range(WORLD)])
+    assert torch.allclose(r0["mean_grad"], everything.mean()) and torch.allclose(r1["mean_grad"], everything.mean())
+    assert torch.allclose((r0["mean_loss"] + r1["mean_loss"]) / WORLD, 2.0 * everything.mean())
+    naive = sum(mean_values(r).mean() for r in range(WORLD)) / WORLD
+    assert not torch.allclose(naive, everything.mean())
+    x = torch.tensor(1.5)
+    assert rescale_to_global_mean(x, 7) is x  # single process: unchanged
