@@ -21,7 +21,6 @@ from flexseg.data.datasets.base import (
     index_files,
     index_labels,
     pair_files,
-    require_dir,
 )
 
 CONDITIONS: tuple[str, ...] = ("fog", "night", "rain", "snow")
@@ -70,12 +69,12 @@ def build_acdc(
     """ACDC ``split`` of the given conditions (domain ``acdc`` or ``acdc/<cond>``)."""
     root = as_path(root)
     conds = parse_conditions(conditions)
-    require_dir(root, INFO.name, INFO.layout, INFO.obtain, root)
+    INFO.require(root, root)
     images: dict[str, Path] = {}
     labels: dict[str, LabelFile] = {}
     for cond in conds:
-        image_dir = require_dir(root / "rgb_anon" / cond / split, INFO.name, INFO.layout, INFO.obtain, root)
-        label_dir = require_dir(root / "gt" / cond / split, INFO.name, INFO.layout, INFO.obtain, root)
+        image_dir = INFO.require(root / "rgb_anon" / cond / split, root)
+        label_dir = INFO.require(root / "gt" / cond / split, root)
         images.update({f"{cond}/{k}": p for k, p in index_files(image_dir, "_rgb_anon.png", recursive=True).items()})
         labels.update({
             f"{cond}/{k}": lf

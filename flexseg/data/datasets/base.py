@@ -410,6 +410,11 @@ class DatasetInfo:
     obtain: str                   # how to obtain it (URL-free); "<root>" is substituted
     options: dict[str, str] = field(default_factory=dict)  # documented builder options
 
+    def require(self, path: Path, root: Path) -> Path:
+        """``path`` if it is a folder, else a :class:`DatasetLayoutError` showing this
+        dataset's expected layout under ``root`` and how to obtain it."""
+        return require_dir(path, self.name, self.layout, self.obtain, root)
+
 
 def finish(
     info: DatasetInfo,

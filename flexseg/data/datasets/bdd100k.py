@@ -16,7 +16,6 @@ from flexseg.data.datasets.base import (
     index_files,
     index_labels,
     pair_files,
-    require_dir,
 )
 
 INFO = DatasetInfo(
@@ -47,9 +46,9 @@ def build_bdd100k(
 ) -> PairedFolderDataset:
     """BDD100K 10k semantic segmentation of ``split`` (train or val)."""
     root = as_path(root)
-    require_dir(root, INFO.name, INFO.layout, INFO.obtain, root)
-    image_dir = require_dir(root / "images" / "10k" / split, INFO.name, INFO.layout, INFO.obtain, root)
-    label_dir = require_dir(root / "labels" / "sem_seg" / "masks" / split, INFO.name, INFO.layout, INFO.obtain, root)
+    INFO.require(root, root)
+    image_dir = INFO.require(root / "images" / "10k" / split, root)
+    label_dir = INFO.require(root / "labels" / "sem_seg" / "masks" / split, root)
     images = index_files(image_dir, ".jpg")
     labels = index_labels(label_dir, ".png", TRAIN_IDS)
     imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict,

@@ -17,7 +17,6 @@ from flexseg.data.datasets.base import (
     index_files,
     index_labels,
     pair_files,
-    require_dir,
 )
 
 INFO = DatasetInfo(
@@ -48,9 +47,9 @@ def build_cityscapes(
 ) -> PairedFolderDataset:
     """Cityscapes fine annotations of ``split`` (train or val)."""
     root = as_path(root)
-    require_dir(root, INFO.name, INFO.layout, INFO.obtain, root)
-    image_dir = require_dir(root / "leftImg8bit" / split, INFO.name, INFO.layout, INFO.obtain, root)
-    label_dir = require_dir(root / "gtFine" / split, INFO.name, INFO.layout, INFO.obtain, root)
+    INFO.require(root, root)
+    image_dir = INFO.require(root / "leftImg8bit" / split, root)
+    label_dir = INFO.require(root / "gtFine" / split, root)
     images = index_files(image_dir, "_leftImg8bit.png", recursive=True)
     labels = index_labels(label_dir, "_gtFine_labelIds.png", CITYSCAPES_IDS, recursive=True,
                           trainid_suffix="_gtFine_labelTrainIds.png")

@@ -17,7 +17,6 @@ from flexseg.data.datasets.base import (
     index_files,
     index_labels,
     pair_files,
-    require_dir,
 )
 
 INFO = DatasetInfo(
@@ -48,9 +47,9 @@ def build_dark_zurich(
 ) -> PairedFolderDataset:
     """Dark Zurich night frames of ``split`` (val)."""
     root = as_path(root)
-    require_dir(root, INFO.name, INFO.layout, INFO.obtain, root)
-    image_dir = require_dir(root / "rgb_anon" / split / "night", INFO.name, INFO.layout, INFO.obtain, root)
-    label_dir = require_dir(root / "gt" / split / "night", INFO.name, INFO.layout, INFO.obtain, root)
+    INFO.require(root, root)
+    image_dir = INFO.require(root / "rgb_anon" / split / "night", root)
+    label_dir = INFO.require(root / "gt" / split / "night", root)
     images = index_files(image_dir, "_rgb_anon.png", recursive=True)
     labels = index_labels(label_dir, "_gt_labelIds.png", CITYSCAPES_IDS, recursive=True,
                           trainid_suffix="_gt_labelTrainIds.png")

@@ -31,7 +31,6 @@ from flexseg.data.datasets.base import (
     index_files,
     index_labels,
     pair_files,
-    require_dir,
 )
 
 INFO = DatasetInfo(
@@ -91,13 +90,13 @@ def build_generated(
         num_images = int(num_images)
     if num_images == 0:
         return PairedFolderDataset([], [], ENCODINGS[label_encoding], domain, transform=transform)
-    require_dir(root, INFO.name, INFO.layout, INFO.obtain, root)
+    INFO.require(root, root)
     base = root / split if (root / split).is_dir() else root
     if base == root and split not in ("train", "all"):
         raise DatasetLayoutError(f"generated: split folder {root / split} not found (splits 'train'/'all' "
                                  f"read {root} directly).\nExpected layout under {root}:\n{INFO.layout}")
-    images_path = require_dir(base / image_dir, INFO.name, INFO.layout, INFO.obtain, root)
-    labels_path = require_dir(base / label_dir, INFO.name, INFO.layout, INFO.obtain, root)
+    images_path = INFO.require(base / image_dir, root)
+    labels_path = INFO.require(base / label_dir, root)
     images = index_files(images_path, image_suffix)
     labels = index_labels(labels_path, label_suffix, ENCODINGS[label_encoding])
     imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict,

@@ -23,7 +23,6 @@ from flexseg.data.datasets.base import (
     index_files,
     index_labels,
     pair_files,
-    require_dir,
 )
 
 INFO = DatasetInfo(
@@ -68,9 +67,9 @@ def build_gta(
 ) -> PairedFolderDataset:
     """GTA5: every frame for split ``all``/``train``, else the frames listed in a split file."""
     root = as_path(root)
-    require_dir(root, INFO.name, INFO.layout, INFO.obtain, root)
-    image_dir = require_dir(root / "images", INFO.name, INFO.layout, INFO.obtain, root)
-    label_dir = require_dir(root / "labels", INFO.name, INFO.layout, INFO.obtain, root)
+    INFO.require(root, root)
+    image_dir = INFO.require(root / "images", root)
+    label_dir = INFO.require(root / "labels", root)
     if split_file is None and split not in ("all", "train"):
         split_file = root / f"{split}.txt"
     images = index_files(image_dir, ".png")

@@ -54,7 +54,6 @@ from flexseg.data.datasets.base import (
     index_labels,
     layout_error,
     pair_files,
-    require_dir,
 )
 
 INFO = DatasetInfo(
@@ -89,9 +88,9 @@ def build_mapillary(
     root = as_path(root)
     if split not in SPLITS:
         raise ValueError(f"mapillary: unknown split {split!r}; use one of {sorted(SPLITS)}")
-    require_dir(root, INFO.name, INFO.layout, INFO.obtain, root)
-    base = require_dir(root / SPLITS[split], INFO.name, INFO.layout, INFO.obtain, root)
-    image_dir = require_dir(base / "images", INFO.name, INFO.layout, INFO.obtain, root)
+    INFO.require(root, root)
+    base = INFO.require(root / SPLITS[split], root)
+    image_dir = INFO.require(base / "images", root)
     label_dir = base / "v1.2" / "labels"
     if not label_dir.is_dir():
         if not (base / "labels").is_dir():
