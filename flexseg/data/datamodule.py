@@ -213,7 +213,7 @@ class SegDataModule(L.LightningDataModule):
         return {"sampler": self.sampler.state_dict(), "sampler_kind": type(self.sampler).__name__}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        kind = "HardnessAwareSampler" if self.has_enabled else "UniformBatchSampler"
+        kind = type(self.sampler).__name__
         if state.get("sampler_kind", kind) != kind:
             raise ValueError(
                 f"checkpoint sampler is {state.get('sampler_kind')} but this run uses {kind} "
