@@ -19,6 +19,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from flexseg.utils.distributed import world_size
+
 __all__ = [
     "ProjectionHead",
     "PrototypeBank",
@@ -26,12 +28,6 @@ __all__ = [
     "gap_loss",
     "sample_boundary_pixels",
 ]
-
-
-def _dist_world_size() -> int:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return 1
 
 
 def _check_pixels(features: torch.Tensor, classes: torch.Tensor, granularities: torch.Tensor) -> None:
@@ -255,7 +251,7 @@ class PrototypeBank(nn.Module):
         pair = (classes.long() * G + granularities.long()).to(feats.device)
         sums = torch.zeros(C * G, D, dtype=torch.float32, device=feats.device).index_add_(0, pair, feats)
         npix = torch.bincount(pair, minlength=C * G).to(torch.float32)
-        if _dist_world_size() > 1:
+        if world_size() > 1:
             dist.all_reduce(sums)
             dist.all_reduce(npix)
         present = npix > 0
