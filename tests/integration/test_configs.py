@@ -78,6 +78,10 @@ def test_unknown_key_or_option_is_hydras_error():
 def test_slurm_launcher_composes_with_one_gpu_per_job():
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
-    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
-    assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.tasks_per_node == 1
+        for name in ("submitit_slurm", "slurm"):
+            cfg = compose(config_name="train", overrides=[f"hydra/launcher={name}"], return_hydra_config=True)
+            assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+            assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.tasks_per_node == 1
+            assert cfg.hydra.launcher.partition is None  # plugin fields kept
+        cfg = compose(config_name="train", overrides=["hydra/launcher=submitit_local"], return_hydra_config=True)
+        assert cfg.hydra.launcher._target_.endswith("LocalLauncher") and cfg.hydra.launcher.gpus_per_node == 0

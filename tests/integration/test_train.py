@@ -77,7 +77,7 @@ def test_cli_rejects_bad_values(tmp_path):
 @pytest.mark.slow
 def test_multirun_with_submitit_local_launcher(tmp_path):
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "flexseg.train", "-m", "hydra/launcher=local", *TINY, "trainer.max_steps=2",
+    cmd = [sys.executable, "-m", "flexseg.train", "-m", "hydra/launcher=submitit_local", *TINY, "trainer.max_steps=2",
            "data.num_test=2", "seed=0,1", f"hydra.sweep.dir={sweep}"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
