@@ -67,3 +67,28 @@ def test_single_class_image_is_all_interior():
 def test_ring_names():
     assert ring_names(3) == ["thin", "medium", "thick"]
     assert ring_names(2) == ["ring0", "ring1"]
+
+
+def test_compare_two_analyses(tmp_path, capsys):
+    import json
+
+    from flexseg.analysis import compare
+
+    def write(name, thin, interior):
+        d = tmp_path / name
+        d.mkdir()
+        rates = {"thin": thin, "medium": 0.2, "thick": 0.1, "interior": interior, "boundary": 0.3,
+                 "boundary_to_interior": 0.3 / interior}
+        (d / "analysis.json").write_text(json.dumps({"kernel_sizes": [3, 5, 7],
+                                                     "domains": {"clear": {"error_rate": rates}, "fog": {"error_rate": rates}}}))
+        return d
+
+    a, b = write("base", 0.5, 0.05), write("flex", 0.4, 0.06)
+    out = tmp_path / "out"
+    assert compare.main([str(a), str(b), "--labels", "baseline", "FLEX", "--out", str(out)]) == 0
+    md = (out / "compare.md").read_text()
+    assert "| clear | thin | 50.00 | 40.00 | -10.00 |" in md and "| fog | interior | 5.00 | 6.00 | +1.00 |" in md
+    assert (out / "compare.png").stat().st_size > 1000
+    assert compare.main([str(a), str(tmp_path / "missing")]) == 2
+    assert "flexseg.analyze" in capsys.readouterr().err
+    assert compare.main([str(a), str(b), "--labels", "only-one"]) == 2
