@@ -8,7 +8,8 @@ of ``Dilate(M_c, k) − Erode(M_c, k)`` restricted to labelled pixels.
 Implementation: one window max and one window min of the label map (ignored pixels set to
 −inf for the max and +inf for the min) via ``F.max_pool2d``, whose implicit padding is
 −inf, so the border is cut. A window holds two different valid labels iff max > min.
-Batched, device-agnostic, no loops over pixels or classes. Labels are compared as
+The windows of increasing kernels are grown from each other with separable (row, then
+column) pools. Batched, device-agnostic, no loops over pixels or classes. Labels are compared as
 float32, exact for label values below 2**24.
 """
 from __future__ import annotations
@@ -60,19 +61,29 @@ def boundary_bands(
     ks = check_kernel_sizes(kernel_sizes)
     B, H, W = labels.shape
     valid = labels != ignore_index
-    x = labels.to(torch.float32).unsqueeze(1)  # [B,1,H,W]
-    inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
-    for_max = torch.where(valid.unsqueeze(1), x, -inf)
-    for_min = torch.where(valid.unsqueeze(1), -x, -inf)  # window min = −max(−x)
+    x = labels.to(torch.float32)
+    neg_inf = torch.tensor(float("-inf"), dtype=x.dtype, device=x.device)
+    # channel 0: label for the window max, channel 1: −label for the window min (= −max(−x))
+    windows = torch.stack([torch.where(valid, x, neg_inf), torch.where(valid, -x, neg_inf)], dim=1)  # [B,2,H,W]
     bands = []
+    size = 1  # current window size of `windows`
     for k in ks:
+        if k > size:
+            windows = _grow_window(windows, k - size + 1)
+            size = k
         if k == 1:
             bands.append(torch.zeros_like(valid))
             continue
-        wmax = F.max_pool2d(for_max, k, stride=1, padding=k // 2)
-        wmin_neg = F.max_pool2d(for_min, k, stride=1, padding=k // 2)  # = −(window min)
-        bands.append((wmax > -wmin_neg).squeeze(1) & valid)
+        bands.append((windows[:, 0] > -windows[:, 1]) & valid)
     return torch.stack(bands, dim=1).reshape(B, len(ks), H, W)
+
+
+def _grow_window(windows: torch.Tensor, d: int) -> torch.Tensor:
+    """Window max over d×d of ``windows`` [B,C,H,W], cut at the border (max-pool pads with
+    −inf). Maxima over a×a then d×d windows compose to (a+d−1)×(a+d−1) windows, and a box
+    is a row window times a column window, so nested bands cost O(k_max) per pixel."""
+    windows = F.max_pool2d(windows, (d, 1), stride=1, padding=(d // 2, 0))
+    return F.max_pool2d(windows, (1, d), stride=1, padding=(0, d // 2))
 
 
 def granularity_map(
