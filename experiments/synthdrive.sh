@@ -2,12 +2,12 @@
 # Every synthdrive figure committed under experiments/ (CPU, the embedded default:
 # DAFormer/MiT-B0 embed 32, batch 4, optim=synthdrive, 800 steps). Sequential, 2 threads.
 # About 4.5 min per run on 2 idle cores: main ≈ 27 min, ablation ≈ 40 min, misalignment ≈ 18 min.
-#   bash experiments/synthdrive.sh [main|ablation|misalignment|report ...]   (default: all)
+#   bash experiments/synthdrive.sh [main|ablation|misalignment|report|analysis ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-logs/experiments/synth}
-stages=("${@:-main ablation misalignment report}")
+stages=("${@:-main ablation misalignment report analysis}")
 # shellcheck disable=SC2206
 stages=(${stages[*]})
 
@@ -24,6 +24,12 @@ for stage in "${stages[@]}"; do
       $PY -m flexseg.report "$OUT/main" --out experiments/results/synthdrive_main
       $PY -m flexseg.report "$OUT/main" "$OUT/ablation_ube" "$OUT/ablation_gap" --out experiments/results/synthdrive_ablation
       $PY -m flexseg.report "$OUT/main" "$OUT/misalignment" --x data.misalignment_px --out experiments/results/synthdrive_misalignment ;;
-    *) echo "unknown stage $stage (main|ablation|misalignment|report)" >&2; exit 2 ;;
+    analysis)  # boundary-ring vs interior errors, FLEX-Seg (main/0) vs baseline (main/1), seed 0
+      for job in 0 1; do
+        $PY -m flexseg.analyze ckpt_path="$OUT/main/$job/checkpoints/last.ckpt" examples=1 hydra.run.dir="$OUT/analysis/main_$job"
+      done
+      $PY -m flexseg.analysis.compare "$OUT/analysis/main_1" "$OUT/analysis/main_0" --labels baseline FLEX-Seg \
+        --out experiments/results/analysis ;;
+    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis)" >&2; exit 2 ;;
   esac
 done
