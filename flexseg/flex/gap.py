@@ -151,15 +151,14 @@ def sample_boundary_pixels(
             raise ValueError(f"{name} must be an integer tensor, got dtype {t.dtype}")
     if max_pixels < 0:
         raise ValueError(f"max_pixels must be ≥ 0, got {max_pixels}")
+    flat_feats = features.permute(0, 2, 3, 1).reshape(B * h * w, D)
     lab = labels_lowres.reshape(-1).long()
     gran = granularity.reshape(-1).long()
     cand = ((gran >= 0) & (lab >= 0) & (lab < num_classes)).nonzero().squeeze(1)
     n = cand.numel()
     if n > max_pixels:
         cand = cand[_balanced_choice(lab[cand], num_classes, max_pixels, generator)]
-    # gather the chosen pixels only (no [B·h·w, D] channels-last copy of the whole map)
-    feats = features.flatten(2)[cand // (h * w), :, cand % (h * w)]  # [N, D]
-    return feats, lab[cand], gran[cand]
+    return flat_feats[cand], lab[cand], gran[cand]
 
 
 def _balanced_choice(cls: torch.Tensor, num_classes: int, k: int, generator: torch.Generator | None) -> torch.Tensor:
