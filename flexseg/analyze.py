@@ -27,14 +27,14 @@ import hydra
 import lightning as L
 import numpy as np
 import torch
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from flexseg.analysis.errors import error_rates, pixel_shares, region_error_counts, ring_names
-from flexseg.build import build_datamodule, build_module
-from flexseg.eval import load_network_weights
+from flexseg.build import build_datamodule
+from flexseg.eval import build_module_from_checkpoint
 from flexseg.metrics import SegmentationMetrics
 from flexseg.module import resize_logits
 from flexseg.utils.config import check_output_dir
@@ -228,12 +228,7 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     datamodule.setup("test")
-    if cfg.model.get("pretrained"):
-        with open_dict(cfg):  # the checkpoint overwrites every weight: no ImageNet file needed
-            cfg.model.pretrained = None
-    module = build_module(cfg)
-    kind = load_network_weights(module.net, cfg.ckpt_path)
-    log.info("loaded %s checkpoint %s", kind, cfg.ckpt_path)
+    module = build_module_from_checkpoint(cfg)
     kernel_sizes = tuple(cfg.flex.kernel_sizes)
     results, examples = analyze_domains(
         module, datamodule.test_dataloader(), datamodule.domains, kernel_sizes,

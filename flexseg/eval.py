@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from flexseg.build import build_datamodule, build_module, build_trainer
+from flexseg.module import SegModule
 from flexseg.train import results_summary
 from flexseg.utils.config import check_output_dir
 from flexseg.utils.console import print_results
@@ -42,6 +43,19 @@ def load_network_weights(net: torch.nn.Module, path: str | Path) -> str:
     sd = {k[len("net."):]: v for k, v in state["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(sd, strict=True)
     return "lightning"
+
+
+def build_module_from_checkpoint(cfg: DictConfig) -> SegModule:
+    """SegModule of the model config with the network weights of ``cfg.ckpt_path``
+    (FlexSeg or mmseg checkpoint). ``model.pretrained`` is not read: the checkpoint
+    overwrites every weight, so no ImageNet encoder file is needed."""
+    if cfg.model.get("pretrained"):
+        with open_dict(cfg):
+            cfg.model.pretrained = None
+    module = build_module(cfg)
+    kind = load_network_weights(module.net, cfg.ckpt_path)
+    log.info("loaded %s checkpoint %s", kind, cfg.ckpt_path)
+    return module
 
 
 def write_tables(results: dict[str, dict[str, Any]], out_dir: Path) -> dict[str, float]:
@@ -73,12 +87,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = check_output_dir(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
-    if cfg.model.get("pretrained"):
-        with open_dict(cfg):  # the checkpoint overwrites every weight: no ImageNet file needed
-            cfg.model.pretrained = None
-    module = build_module(cfg)
-    kind = load_network_weights(module.net, cfg.ckpt_path)
-    log.info("loaded %s checkpoint %s", kind, cfg.ckpt_path)
+    module = build_module_from_checkpoint(cfg)
     trainer = build_trainer(cfg)
     trainer.test(module, datamodule=datamodule, verbose=False)
     summary = results_summary(module.results)

@@ -19,7 +19,7 @@ import hydra
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 
 from flexseg.data.labels import colorize
@@ -109,16 +109,9 @@ def write_outputs(out_base: Path, image: np.ndarray, trainid: np.ndarray, alpha:
 def build_predictor(cfg: DictConfig, device: str | torch.device = "cpu") -> torch.nn.Module:
     """SegModule from the model config with the weights of ``cfg.ckpt_path``, in eval mode
     (the ImageNet encoder file of ``model.pretrained`` is not read: the checkpoint has all)."""
-    from flexseg.build import build_module
-    from flexseg.eval import load_network_weights
+    from flexseg.eval import build_module_from_checkpoint
 
-    with open_dict(cfg):
-        if "pretrained" in cfg.model:
-            cfg.model.pretrained = None
-    module = build_module(cfg)
-    kind = load_network_weights(module.net, cfg.ckpt_path)
-    log.info("loaded %s checkpoint %s", kind, cfg.ckpt_path)
-    return module.to(device).eval()
+    return build_module_from_checkpoint(cfg).to(device).eval()
 
 
 def resolve_device(name: str) -> torch.device:
