@@ -269,13 +269,15 @@ def aggregate(runs: Sequence[Run], ignore: Sequence[str] = DEFAULT_IGNORED) -> p
     metrics = metric_order([c for c in frame.columns if c not in ("group", "seed", "path")])
     rows = []
     for group, sub in frame.groupby("group", sort=False):
-        for m in metrics:
-            values = sub[m].dropna().astype(float)
-            rows.append({
-                "group": group, "metric": m, "mean": values.mean() if len(values) else float("nan"),
-                "std": values.std(ddof=1) if len(values) > 1 else float("nan"), "n": int(len(values)),
-            })
+        rows += [{"group": group, "metric": m, **_stats(sub[m])} for m in metrics]
     return pd.DataFrame(rows, columns=["group", "metric", "mean", "std", "n"])
+
+
+def _stats(column: pd.Series) -> dict[str, float | int]:
+    """``mean``, sample ``std`` (ddof = 1; NaN for one value) and ``n`` of the finite values."""
+    values = column.dropna().astype(float)
+    return {"mean": values.mean() if len(values) else float("nan"),
+            "std": values.std(ddof=1) if len(values) > 1 else float("nan"), "n": int(len(values))}
 
 
 def metric_order(metrics: Iterable[str]) -> list[str]:
@@ -471,10 +473,7 @@ def versus_frame(runs: Sequence[Run], key: str, ignore: Sequence[str] = DEFAULT_
     metrics = metric_order([c for c in frame.columns if c not in ("group", "seed", "path", key)])
     rows = []
     for (group, x), sub in frame.groupby(["group", key], sort=False):
-        for m in metrics:
-            values = sub[m].dropna().astype(float)
-            rows.append({"group": group, key: x, "metric": m, "mean": values.mean() if len(values) else float("nan"),
-                         "std": values.std(ddof=1) if len(values) > 1 else float("nan"), "n": int(len(values))})
+        rows += [{"group": group, key: x, "metric": m, **_stats(sub[m])} for m in metrics]
     out = pd.DataFrame(rows, columns=["group", key, "metric", "mean", "std", "n"])
     return out.sort_values(["group", key], kind="stable").reset_index(drop=True)
 
