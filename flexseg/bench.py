@@ -1,4 +1,5 @@
-"""Benchmarks: ``python -m flexseg.bench [--steps N] [--out bench.json] [--device cpu|cuda]``.
+"""Benchmarks: ``python -m flexseg.bench [--steps N] [--out bench.json] [--device cpu|cuda]
+[--precision 32|bf16-mixed] [--model NAME] [--override KEY=VALUE …]``.
 
 Measured in one run (machines are noisy, so ratios are reported side by side):
 - train-step time of FLEX (GAP+UBE+HAS) vs plain CE for the same model and batch, with
@@ -6,15 +7,20 @@ Measured in one run (machines are noisy, so ratios are reported side by side):
 - ``boundary_bands`` throughput (megapixels/s);
 - HAS draw + update cost per batch at 35,000 images, as a fraction of a FLEX step;
 - synthdrive loading throughput (images/s).
+
+The network starts from random weights (``model.pretrained=null``): speed does not
+depend on them, and the benchmark needs no files. ``--precision bf16-mixed`` runs the
+step under ``torch.autocast`` in bfloat16, as ``trainer=gpu`` does.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
+import contextlib
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -24,6 +30,15 @@ from rich.table import Table
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PLAIN = ["flex.gap.enabled=false", "flex.ube.enabled=false", "flex.has.enabled=false"]
+PRECISIONS = ("32", "bf16-mixed")
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 def _sync(device: torch.device) -> None:
@@ -52,9 +67,11 @@ def _module(overrides: list[str], device: torch.device):
     return module, cfg
 
 
-def bench_train_step(steps: int, batch_size: int, height: int, width: int, device: torch.device, model: str) -> dict:
+def bench_train_step(
+    steps: int, batch_size: int, height: int, width: int, device: torch.device, model: str,
+    precision: str = "32", overrides: Sequence[str] = (),
+) -> dict:
     """Median seconds of forward, backward and the whole step for FLEX and plain CE."""
-    g = torch.Generator().manual_seed(0)
     from flexseg.data.synthdrive import SynthDrive
 
     ds = SynthDrive("generated", batch_size, height, width, seed=0)
@@ -65,7 +82,7 @@ def bench_train_step(steps: int, batch_size: int, height: int, width: int, devic
     }
     variants = {}
     for name, extra in (("flex", []), ("plain", PLAIN)):
-        module, _ = _module([f"model={model}", *extra], device)
+        module, _ = _module([f"model={model}", "model.pretrained=null", *overrides, *extra], device)
         opt = torch.optim.AdamW(list(module.net.parameters()) + list(module.criterion.parameters()), lr=1e-5)
         variants[name] = (module, opt)
     from flexseg.flex.has import HardnessAwareSampler
@@ -76,7 +93,8 @@ def bench_train_step(steps: int, batch_size: int, height: int, width: int, devic
         for name, (module, opt) in variants.items():
             _sync(device)
             t0 = time.perf_counter()
-            losses = module.compute_losses(batch)
+            with _autocast(device, precision):
+                losses = module.compute_losses(batch)
             _sync(device)
             t1 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
@@ -151,18 +169,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--model", default="daformer_mitb0")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="32", choices=PRECISIONS, help="bf16-mixed: autocast as trainer=gpu")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra config overrides for both variants, e.g. model.embed_dim=256")
     parser.add_argument("--out", default="bench.json")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-        "train_step": bench_train_step(args.steps, args.batch_size, args.height, args.width, device, args.model),
+        "config": {"model": args.model, "batch_size": args.batch_size, "size": [args.height, args.width],
+                   "precision": args.precision, "overrides": list(args.override), "steps": args.steps,
+                   "torch": torch.__version__},
+        "train_step": bench_train_step(args.steps, args.batch_size, args.height, args.width, device, args.model,
+                                       args.precision, args.override),
         "boundary_bands": bench_boundaries(device),
         "has": bench_has(),
         "data": bench_data(height=args.height, width=args.width),
     }
     ts = result["train_step"]
-    table = Table(title=f"FlexSeg benchmark — {result['device']}, {args.model}, batch {args.batch_size}, {args.height}×{args.width}")
+    extra = f", {' '.join(args.override)}" if args.override else ""
+    table = Table(title=f"FlexSeg benchmark — {result['device']}, {args.model}{extra}, batch {args.batch_size}, "
+                        f"{args.height}×{args.width}, precision {args.precision}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name in ("flex", "plain"):

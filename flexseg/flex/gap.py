@@ -66,7 +66,8 @@ def gap_loss(
     flattened prototypes. ``features`` [N,D] (unit vectors), ``classes``/``granularities``
     [N] int, ``prototypes`` [C,G,D], ``weights`` [C,G]. N = 0 → ``features.sum()·0``
     (0, finite, part of the graph). Gradient flows into whatever requires grad; the
-    bank's prototypes and weights are buffers, so only into ``features``.
+    bank's prototypes and weights are buffers, so only into ``features``. Computed in
+    float32 (also under autocast); returns a float32 scalar.
     """
     _check_pixels(features, classes, granularities)
     if prototypes.ndim != 3 or prototypes.shape[-1] != features.shape[1]:
@@ -79,9 +80,11 @@ def gap_loss(
     if features.shape[0] == 0:
         return features.sum() * 0.0
     _check_range(classes, granularities, C, G)
-    logits = features @ prototypes.reshape(C * G, D).to(features.dtype).t() / tau  # [N, C·G]
+    # float32 even under autocast: with τ = 0.07 the logits reach ±14, where bf16 rounds by ~0.06
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        logits = features.float() @ prototypes.reshape(C * G, D).float().t() / tau  # [N, C·G]
     target = classes.long() * G + granularities.long()
-    logp = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)
+    logp = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
     w = weights.reshape(C * G).to(logp.dtype)[target]
     return -(w * logp).mean()
 
