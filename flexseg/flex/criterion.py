@@ -121,7 +121,8 @@ class FlexCriterion(nn.Module):
         valid = labels != self.ignore_index
         ce = F.cross_entropy(logits, labels, ignore_index=self.ignore_index, reduction="none")
         if self.ube_enabled:
-            boundary = boundary_bands(labels, self.kernel_sizes, self.ignore_index)[:, -1]
+            # the thickest band alone (the thinner ones lie inside it)
+            boundary = boundary_bands(labels, self.kernel_sizes[-1:], self.ignore_index)[:, 0]
             w = ube_pixel_weights(
                 logits, labels, boundary, alpha=float(self.ube_cfg["alpha"]),
                 eps=float(self.ube_cfg["eps"]), ignore_index=self.ignore_index,

@@ -40,7 +40,16 @@ def test_boundary_bands_cuda_equal_cpu():
     assert torch.equal(boundary_bands(labels.to(CUDA)).cpu(), boundary_bands(labels))
 
 
-def test_flex_criterion_cuda_matches_cpu():
+@pytest.fixture
+def no_tf32():
+    """Full float32 on the GPU (PyTorch runs cuDNN convolutions in TF32 by default)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_flex_criterion_cuda_matches_cpu(no_tf32):
     """Two steps (the second uses the bank updated by the first): losses, per-image
     losses, gradients and the prototype bank agree; the same pixels are sampled."""
     labels = _labels()
@@ -52,8 +61,8 @@ def test_flex_criterion_cuda_matches_cpu():
         crit = _criterion().to(device).train()
         steps = []
         for _ in range(2):
-            lg = logits.to(device).requires_grad_()
-            ft = feats.to(device).requires_grad_()
+            lg = logits.to(device, copy=True).requires_grad_()
+            ft = feats.to(device, copy=True).requires_grad_()
             out = crit(lg, ft, labels.to(device))
             out["loss"].backward()
             steps.append({k: v.detach().cpu() for k, v in out.items()} | {"grad_logits": lg.grad.cpu(), "grad_feats": ft.grad.cpu()})

@@ -64,6 +64,7 @@ def test_cli_subprocess(tmp_path):
     assert all(0 <= v <= 1 for v in results["miou"].values())
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert "mIoU" in proc.stdout
+    assert "Epoch 0 · max 3 steps" in proc.stdout and "/-2" not in proc.stdout  # StepProgressBar title
 
 
 @pytest.mark.slow
