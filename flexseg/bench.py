@@ -15,9 +15,9 @@ step under ``torch.autocast`` in bfloat16, as ``trainer=gpu`` does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
-import contextlib
 import time
 from pathlib import Path
 from typing import Callable, Sequence

@@ -9,8 +9,8 @@ Implementation: one window max and one window min of the label map (ignored pixe
 −inf for the max and +inf for the min), padded with −inf, so the border is cut. A window
 holds two different valid labels iff max > min. The windows of increasing kernels are
 grown from each other, separably (rows, then columns), each 1-D window max by doubling
-with elementwise maxima of shifted views. Batched, device-agnostic, no loops over pixels or classes. Labels are compared as
-float32, exact for label values below 2**24.
+with elementwise maxima of shifted views. Batched, device-agnostic, no loops over pixels
+or classes. Labels are compared as float32, exact for label values below 2**24.
 """
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def _window_max_1d(x: torch.Tensor, d: int, dim: int) -> torch.Tensor:
     Pads d//2 entries of −inf on each side, then doubles the window: the max over a
     entries starting at i and the one starting at i+s cover a+s entries (overlap is
     harmless for a max), so log2(d) elementwise maxima of shifted views replace a
-    pooling kernel (≈ 10–20× faster on a CPU); exact, since max does not round.
+    pooling kernel (over 10× faster on a CPU); exact, since max does not round.
     """
     if d == 1:
         return x

@@ -78,7 +78,7 @@ def gap_loss(
     if tau <= 0:
         raise ValueError(f"tau must be > 0, got {tau}")
     if features.shape[0] == 0:
-        return features.sum() * 0.0
+        return features.float().sum() * 0.0
     _check_range(classes, granularities, C, G)
     # float32 even under autocast: with τ = 0.07 the logits reach ±14, where bf16 rounds by ~0.06
     with torch.autocast(device_type=features.device.type, enabled=False):

@@ -145,3 +145,17 @@ def test_large_label_values_and_int32():
 def test_validation(labels, kernel_sizes):
     with pytest.raises(ValueError):
         boundary_bands(labels, kernel_sizes)
+
+
+@pytest.mark.parametrize("d", [1, 3, 5, 7, 9, 15])
+@pytest.mark.parametrize("dim", [2, 3])
+def test_window_max_by_doubling_equals_max_pool(d, dim):
+    from flexseg.flex.boundaries import _window_max_1d
+
+    g = torch.Generator().manual_seed(d * 10 + dim)
+    x = torch.randn(2, 2, 11, 13, generator=g)
+    x[x > 1.5] = float("-inf")
+    kernel = (d, 1) if dim == 2 else (1, d)
+    pad = (d // 2, 0) if dim == 2 else (0, d // 2)
+    ref = torch.nn.functional.max_pool2d(x, kernel, stride=1, padding=pad)  # pads with −inf
+    assert torch.equal(_window_max_1d(x, d, dim), ref)
