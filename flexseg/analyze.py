@@ -38,6 +38,7 @@ from flexseg.eval import build_module_from_checkpoint
 from flexseg.metrics import SegmentationMetrics
 from flexseg.module import resize_logits
 from flexseg.utils.config import check_output_dir
+from flexseg.utils.tables import markdown_table, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -135,18 +136,13 @@ def results_rows(results: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], l
 def write_outputs(results: Mapping[str, Mapping[str, Any]], examples: Mapping[str, list], out: Path,
                   kernel_sizes: Sequence[int], title: str) -> None:
     """analysis.json / .md / .csv, error_rates.png and examples.png in ``out``."""
-    import csv
-
     out.mkdir(parents=True, exist_ok=True)
     (out / "analysis.json").write_text(json.dumps({"kernel_sizes": list(kernel_sizes), "domains": results}, indent=2))
     header, rows = results_rows(results)
-    with open(out / "analysis.csv", "w", newline="") as f:
-        csv.writer(f).writerows([header, *rows])
-    md = [f"# {title}", "", f"Error rate (%) per region; rings of kernels {list(kernel_sizes)} (label pixels); "
-          "share = fraction of labelled pixels in the region.", "",
-          "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(row) + " |" for row in rows]
-    (out / "analysis.md").write_text("\n".join(md) + "\n")
+    write_csv(out / "analysis.csv", header, rows)
+    (out / "analysis.md").write_text(
+        f"# {title}\n\nError rate (%) per region; rings of kernels {list(kernel_sizes)} (label pixels); "
+        "share = fraction of labelled pixels in the region.\n\n" + markdown_table(header, rows))
     plot_error_rates(results, out / "error_rates.png", title)
     if any(examples.values()):
         plot_examples(examples, out / "examples.png", len(kernel_sizes))

@@ -6,7 +6,6 @@ checkpoint or a published mmseg DAFormer / HRDA / DGInStyle checkpoint.
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -23,6 +22,7 @@ from flexseg.module import SegModule
 from flexseg.train import results_summary
 from flexseg.utils.config import check_output_dir
 from flexseg.utils.console import print_results
+from flexseg.utils.tables import markdown_table, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +64,19 @@ def write_tables(results: dict[str, dict[str, Any]], out_dir: Path) -> dict[str,
     from flexseg.report import averages, canonical_domain
 
     classes = list(next(iter(results.values()))["iou"]) if results else []
-    with open(out_dir / "results.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["domain", "miou", "acc", "boundary_acc", "interior_acc", *classes])
-        for d, r in results.items():
-            w.writerow([d, r["miou"], r["acc"], r["boundary_acc"], r["interior_acc"], *(r["iou"][c] for c in classes)])
+    write_csv(out_dir / "results.csv", ["domain", "miou", "acc", "boundary_acc", "interior_acc", *classes],
+              ([d, r["miou"], r["acc"], r["boundary_acc"], r["interior_acc"], *(r["iou"][c] for c in classes)]
+               for d, r in results.items()))
     fmt = lambda v: "—" if v is None or math.isnan(v) else f"{100 * v:.2f}"  # noqa: E731
     avgs = averages({d: r["miou"] for d, r in results.items()})
     names = [canonical_domain(d) for d in results]
-    lines = ["## mIoU (%)", "", "| " + " | ".join(names + list(avgs)) + " |", "|" + "---|" * (len(names) + len(avgs))]
-    lines.append("| " + " | ".join([fmt(r["miou"]) for r in results.values()] + [fmt(v) for v in avgs.values()]) + " |")
-    lines += ["", "## Per domain (%)", "", "| domain | mIoU | acc | boundary acc | interior acc |", "|---|---|---|---|---|"]
-    lines += [f"| {d} | {fmt(r['miou'])} | {fmt(r['acc'])} | {fmt(r['boundary_acc'])} | {fmt(r['interior_acc'])} |"
-              for d, r in results.items()]
-    lines += ["", "## Per-class IoU (%)", "", "| class | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    lines += [f"| {c} | " + " | ".join(fmt(r["iou"][c]) for r in results.values()) + " |" for c in classes]
-    (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+    summary = markdown_table(names + list(avgs), [[fmt(r["miou"]) for r in results.values()] + [fmt(v) for v in avgs.values()]])
+    per_domain = markdown_table(["domain", "mIoU", "acc", "boundary acc", "interior acc"],
+                                ([d, *(fmt(r[k]) for k in ("miou", "acc", "boundary_acc", "interior_acc"))]
+                                 for d, r in results.items()))
+    per_class = markdown_table(["class", *names], ([c, *(fmt(r["iou"][c]) for r in results.values())] for c in classes))
+    (out_dir / "results.md").write_text(
+        f"## mIoU (%)\n\n{summary}\n## Per domain (%)\n\n{per_domain}\n## Per-class IoU (%)\n\n{per_class}")
     return avgs
 
 

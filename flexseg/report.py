@@ -38,6 +38,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
+from flexseg.utils.tables import markdown_table
+
 log = logging.getLogger(__name__)
 
 #: Canonical real-domain names and the spellings a data config may use.
@@ -376,12 +378,8 @@ def summary_table(agg: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub markdown table (no tabulate dependency)."""
-    cols = list(df.columns)
-    esc = lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    """A GitHub markdown table of ``df`` (no tabulate dependency)."""
+    return markdown_table(list(df.columns), df.itertuples(index=False))
 
 
 def _slug(group: str) -> str:

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from flexseg.utils.tables import markdown_table, write_csv
+
 REGION_ORDER = ("thin", "medium", "thick", "interior", "boundary")
 
 
@@ -91,14 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or args.dirs[0] / "compare"
     out.mkdir(parents=True, exist_ok=True)
     header, rows = comparison_rows(analyses, labels)
-    import csv
-
-    with open(out / "compare.csv", "w", newline="") as f:
-        csv.writer(f).writerows([header, *rows])
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
-    (out / "compare.md").write_text("# Pixel error rate (%) by region\n\n" + "\n".join(md) + "\n")
+    write_csv(out / "compare.csv", header, rows)
+    table = markdown_table(header, rows)
+    (out / "compare.md").write_text("# Pixel error rate (%) by region\n\n" + table)
     plot_comparison(analyses, labels, out / "compare.png")
-    print("\n".join(md))
+    print(table, end="")
     print(f"→ {out}")
     return 0
 

@@ -169,3 +169,14 @@ def test_versus_a_swept_value(tmp_path, capsys):
     assert (out / "versus_data.misalignment_px.png").stat().st_size > 1000
     assert report.main([str(root), "--out", str(out), "--x", "data.nope"]) == 2
     assert "data.nope" in capsys.readouterr().err
+
+
+def test_markdown_table_and_csv(tmp_path):
+    import csv
+
+    from flexseg.utils.tables import markdown_table, write_csv
+
+    md = markdown_table(["a", "b"], [[1, float("nan")], ["x|y", None]])
+    assert md == "| a | b |\n|---|---|\n| 1 | — |\n| x\\|y | — |\n"
+    path = write_csv(tmp_path / "t.csv", ["a", "b"], [[1, 2], [3, 4]])
+    assert list(csv.reader(open(path))) == [["a", "b"], ["1", "2"], ["3", "4"]]
