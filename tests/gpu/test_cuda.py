@@ -91,18 +91,12 @@ def test_flex_criterion_bf16_autocast_close_to_float32():
 
 
 def _gpu_cfg(tmp_path, precision: str, extra=()):
-    from omegaconf import open_dict
+    from tests.integration.test_train import _cfg
 
-    from tests.integration.test_configs import compose_cfg
-    from tests.integration.test_train import TINY
-
-    cfg = compose_cfg([
-        *TINY, "trainer=debug", "trainer.accelerator=gpu", f"trainer.precision={precision}",
-        "trainer.benchmark=true", "channels_last=true", "trainer.max_steps=12", *extra,
+    return _cfg(tmp_path, [
+        "trainer.accelerator=gpu", f"trainer.precision={precision}", "trainer.benchmark=true",
+        "channels_last=true", "trainer.max_steps=12", *extra,
     ])
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path)
-    return cfg
 
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
