@@ -86,3 +86,25 @@ def test_multirun_with_submitit_local_launcher(tmp_path):
     for job in ("0", "1"):
         results = json.loads((sweep / job / "results.json").read_text())
         assert set(results["miou"]) == {"clear", "fog", "night", "rain", "snow"}
+
+
+@pytest.mark.slow
+def test_plain_python_runs_the_command_with_the_project_venv(tmp_path):
+    """`python -m flexseg.train` typed with a Python that lacks the dependencies (the
+    system one, .venv not activated) is run again by .venv/bin/python."""
+    import shutil
+
+    base = getattr(sys, "_base_executable", None) or shutil.which("python3")
+    probe = subprocess.run([base, "-c", "import hydra"], capture_output=True)
+    if probe.returncode == 0 or not (ROOT / ".venv" / "bin" / "python").is_file():
+        pytest.skip("needs a Python without hydra and the repository's .venv")
+    env = {k: v for k, v in os.environ.items() if k not in ("FLEXSEG_NO_VENV", "VIRTUAL_ENV", "PYTHONPATH")}
+    proc = subprocess.run([base, "-m", "flexseg.train", "--cfg", "job", "trainer.max_steps=7"], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "running with" in proc.stderr and ".venv/bin/python" in proc.stderr
+    assert "max_steps: 7" in proc.stdout
+    env["FLEXSEG_NO_VENV"] = "1"  # opt-out: the plain Python's own error stays
+    proc = subprocess.run([base, "-m", "flexseg.train", "--cfg", "job"], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode != 0 and "No module named" in proc.stderr
