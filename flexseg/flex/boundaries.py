@@ -62,9 +62,9 @@ def boundary_bands(
     B, H, W = labels.shape
     valid = labels != ignore_index
     x = labels.to(torch.float32)
-    neg_inf = torch.tensor(float("-inf"), dtype=x.dtype, device=x.device)
-    # channel 0: label for the window max, channel 1: −label for the window min (= −max(−x))
-    windows = torch.stack([torch.where(valid, x, neg_inf), torch.where(valid, -x, neg_inf)], dim=1)  # [B,2,H,W]
+    # channel 0: label for the window max, channel 1: −label for the window min (= −max(−x));
+    # −inf as a Python scalar: a device tensor built from it would be a host→GPU copy that waits
+    windows = torch.stack([torch.where(valid, x, float("-inf")), torch.where(valid, -x, float("-inf"))], dim=1)
     bands = []
     size = 1  # current window size of `windows`
     for k in ks:

@@ -1,8 +1,10 @@
 """FlexCriterion — the FLEX-Seg training loss L = L_UBE (or CE) + λ_gap·L_GAP.
 
-Order inside ``forward`` (training, GAP on): project the features, sample boundary
-pixels, compute L_GAP against a snapshot (clone) of the bank's pre-update prototypes and
-weights, THEN update the bank with the detached sampled features. The projection head
+Order inside ``forward`` (training, GAP on): sample boundary pixels from the labels
+(fixed-size indices + mask), project the sampled pixels' features, compute L_GAP against
+a snapshot (clone) of the bank's pre-update prototypes and weights, THEN update the bank
+with the detached sampled features. Nothing in the loss reads a value back to the host,
+so on a GPU the CPU keeps queueing work while the GPU computes. The projection head
 and the :class:`~flexseg.flex.gap.PrototypeBank` are submodules, so they live in
 checkpoints; the pixel-sampling generator's state is saved as the module's extra state.
 """
@@ -15,8 +17,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from flexseg.flex.boundaries import boundary_bands, check_kernel_sizes, granularity_map
-from flexseg.flex.gap import ProjectionHead, PrototypeBank, downsample_labels, gap_loss, sample_boundary_pixels
-from flexseg.flex.ube import ube_pixel_weights
+from flexseg.flex.gap import (
+    ProjectionHead,
+    PrototypeBank,
+    downsample_labels,
+    sample_boundary_indices,
+    weighted_info_nce,
+)
+from flexseg.flex.ube import entropy_from_log_probs, ube_weights_from_entropy
 from flexseg.utils.distributed import rescale_to_global_mean
 
 __all__ = ["FlexCriterion"]
@@ -119,12 +127,14 @@ class FlexCriterion(nn.Module):
         self._check_logits(logits, labels)
         labels = labels.long()
         valid = labels != self.ignore_index
-        ce = F.cross_entropy(logits, labels, ignore_index=self.ignore_index, reduction="none")
+        # = F.cross_entropy (the same two ops), keeping the log-softmax for UBE's entropy
+        logp = F.log_softmax(logits.float(), dim=1)  # float32, as cross_entropy under autocast
+        ce = F.nll_loss(logp, labels, ignore_index=self.ignore_index, reduction="none")
         if self.ube_enabled:
             # the thickest band alone (the thinner ones lie inside it)
             boundary = boundary_bands(labels, self.kernel_sizes[-1:], self.ignore_index)[:, 0]
-            w = ube_pixel_weights(
-                logits, labels, boundary, alpha=float(self.ube_cfg["alpha"]),
+            w = ube_weights_from_entropy(
+                entropy_from_log_probs(logp), labels, boundary, alpha=float(self.ube_cfg["alpha"]),
                 eps=float(self.ube_cfg["eps"]), ignore_index=self.ignore_index,
             )
             loss_map = w.to(ce.dtype) * ce
@@ -152,17 +162,22 @@ class FlexCriterion(nn.Module):
         Computed against the pre-update bank; in training mode the bank is updated after."""
         if features is None or features.ndim != 4 or features.shape[0] != feature_labels.shape[0]:
             raise ValueError(f"FlexCriterion: GAP needs features [B,D,h,w], got {getattr(features, 'shape', None)}")
-        proj = self.projection(features)
-        lab_low = downsample_labels(feature_labels.long(), proj.shape[-2:])
+        G = len(self.kernel_sizes)
+        lab_low = downsample_labels(feature_labels.long(), features.shape[-2:])
         gran = granularity_map(lab_low, self.kernel_sizes, self.ignore_index)
-        f, c, g = sample_boundary_pixels(
-            proj, lab_low, gran, self.num_classes, int(self.gap_cfg["max_pixels"]), self.generator
+        # fixed-size indices + mask: no step of this loss reads a value back to the host
+        index, valid = sample_boundary_indices(
+            lab_low, gran, self.num_classes, int(self.gap_cfg["max_pixels"]), self.generator
         )
-        loss = gap_loss(f, c, g, self.bank.prototypes.clone(), self.bank.weights(), tau=float(self.gap_cfg["tau"]))
-        loss = rescale_to_global_mean(loss, f.shape[0])  # DDP: mean over every process' sampled pixels
+        f = self.projection.embed_pixels(features, index)  # [K, proj_dim], unit vectors
+        pair = torch.where(valid, lab_low.reshape(-1)[index] * G + gran.reshape(-1)[index], 0)  # c·G + g
+        n = valid.sum().to(torch.float32)
+        loss = weighted_info_nce(f, pair, self.bank.prototypes.clone(), self.bank.weights(), valid,
+                                 tau=float(self.gap_cfg["tau"]))
+        loss = rescale_to_global_mean(loss, n)  # DDP: mean over every process' sampled pixels
         if self.training:
-            self.bank.update(f.detach(), c, g)
-        return loss, torch.tensor(float(f.shape[0]), device=features.device)
+            self.bank.update_pairs(f.detach(), pair, valid)
+        return loss, n
 
     def forward(
         self,

@@ -6,8 +6,11 @@ Pieces (pure math, no Lightning):
 
 * :class:`ProjectionHead` — 1×1 conv → BN → ReLU → 1×1 conv, L2-normalized output.
 * :func:`downsample_labels` — nearest label downsampling to the feature resolution.
-* :func:`sample_boundary_pixels` — boundary pixels (≤ ``max_pixels``, class-balanced).
-* :func:`gap_loss` — L = −1/N Σ_i w_{c_i,g_i} log softmax_j(⟨f_i,p_j⟩/τ)[(c_i,g_i)].
+* :func:`sample_boundary_indices` — boundary pixels (≤ ``max_pixels``, class-balanced)
+  as fixed-size flat indices + validity mask (no host sync); :func:`sample_boundary_pixels`
+  gathers them.
+* :func:`gap_loss` — L = −1/N Σ_i w_{c_i,g_i} log softmax_j(⟨f_i,p_j⟩/τ)[(c_i,g_i)];
+  :func:`weighted_info_nce` is its unchecked, maskable core.
 * :class:`PrototypeBank` — prototypes [C,G,D] and update counts [C,G] as buffers.
 """
 from __future__ import annotations
@@ -26,7 +29,9 @@ __all__ = [
     "PrototypeBank",
     "downsample_labels",
     "gap_loss",
+    "sample_boundary_indices",
     "sample_boundary_pixels",
+    "weighted_info_nce",
 ]
 
 
@@ -80,13 +85,34 @@ def gap_loss(
     if features.shape[0] == 0:
         return features.float().sum() * 0.0
     _check_range(classes, granularities, C, G)
+    return weighted_info_nce(features, classes.long() * G + granularities.long(), prototypes, weights, tau=tau)
+
+
+def weighted_info_nce(
+    features: torch.Tensor,
+    target: torch.Tensor,
+    prototypes: torch.Tensor,
+    weights: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    tau: float = 0.07,
+) -> torch.Tensor:
+    """:func:`gap_loss` on flattened pairs, unchecked (nothing is read back to the host).
+
+    ``features`` [N,D], ``target`` [N] int = c·G + g in [0, C·G), ``prototypes``
+    [C,G,D], ``weights`` [C,G]; ``valid`` [N] bool marks the rows that count (None =
+    all): the loss is −Σ_valid w·log p / max(#valid, 1), so padding rows (any target in
+    range) add nothing. Float32, also under autocast.
+    """
+    C, G, D = prototypes.shape
     # float32 even under autocast: with τ = 0.07 the logits reach ±14, where bf16 rounds by ~0.06
     with torch.autocast(device_type=features.device.type, enabled=False):
         logits = features.float() @ prototypes.reshape(C * G, D).float().t() / tau  # [N, C·G]
-    target = classes.long() * G + granularities.long()
+    target = target.long()
     logp = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
     w = weights.reshape(C * G).to(logp.dtype)[target]
-    return -(w * logp).mean()
+    if valid is None:
+        return -(w * logp).mean()
+    return -torch.where(valid, w * logp, 0.0).sum() / valid.sum().clamp_min(1).to(logp.dtype)
 
 
 class ProjectionHead(nn.Module):
@@ -100,9 +126,25 @@ class ProjectionHead(nn.Module):
         self.conv2 = nn.Conv2d(in_dim, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.conv2(self.hidden(x)), dim=1)
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """conv1 → BN → ReLU: [B,in_dim,h,w] → [B,in_dim,h,w] (BN statistics over all pixels)."""
         if x.ndim != 4:
             raise ValueError(f"ProjectionHead expects [B,C,h,w], got {tuple(x.shape)}")
-        return F.normalize(self.conv2(F.relu(self.bn(self.conv1(x)))), dim=1)
+        return F.relu(self.bn(self.conv1(x)))
+
+    def embed_pixels(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Unit embeddings [K,dim] of the pixels of ``x`` [B,in_dim,h,w] at flat positions
+        ``index`` [K] into B·h·w (raster order b, y, x) — ``forward(x)`` at those pixels,
+        with the second conv and the normalization computed for the K pixels only."""
+        hid = self.hidden(x)
+        B, Cin, h, w = hid.shape
+        if hid.is_contiguous(memory_format=torch.channels_last) and not hid.is_contiguous():
+            rows = hid.permute(0, 2, 3, 1).reshape(B * h * w, Cin)[index]  # a view, then gather
+        else:
+            rows = hid.flatten(2)[index // (h * w), :, index % (h * w)]  # [K, in_dim]
+        return F.normalize(F.linear(rows, self.conv2.weight.flatten(1), self.conv2.bias), dim=1)
 
 
 def downsample_labels(labels: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
@@ -135,57 +177,94 @@ def sample_boundary_pixels(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Boundary pixels of ``features`` [B,D,h,w] → (feats [N,D], classes [N], granularities [N]).
 
-    Candidates: pixels with ``granularity`` ≥ 0 and a valid label (0 ≤ label <
-    num_classes), ``labels_lowres``/``granularity`` [B,h,w]. If there are at most
-    ``max_pixels`` candidates all are taken; otherwise class-balanced: each of the K
-    classes present gets a quota ⌊max_pixels/K⌋ of randomly chosen pixels (all of its
-    pixels if fewer), and the leftover budget is filled uniformly at random from the
-    remaining candidates. The choice depends only on the inputs and the state of
-    ``generator`` (random numbers are drawn on the generator's device; ``None`` → the
-    global RNG of ``features``' device). Outputs are in raster order (b, y, x).
+    The pixels chosen by :func:`sample_boundary_indices` (same arguments, same
+    generator draws), without the padding: N = min(#candidates, ``max_pixels``), in
+    raster order (b, y, x). Reading N back makes the host wait for the device; the
+    training criterion uses the fixed-size indices instead.
     """
     if features.ndim != 4:
         raise ValueError(f"features must be [B,D,h,w], got {tuple(features.shape)}")
     B, D, h, w = features.shape
+    if tuple(labels_lowres.shape) != (B, h, w):
+        raise ValueError(f"labels_lowres must be [B,h,w] = {(B, h, w)}, got {tuple(labels_lowres.shape)}")
+    index, valid = sample_boundary_indices(labels_lowres, granularity, num_classes, max_pixels, generator)
+    index = index[valid]
+    flat_feats = features.permute(0, 2, 3, 1).reshape(B * h * w, D)
+    return flat_feats[index], labels_lowres.reshape(-1)[index].long(), granularity.reshape(-1)[index].long()
+
+
+def sample_boundary_indices(
+    labels_lowres: torch.Tensor,
+    granularity: torch.Tensor,
+    num_classes: int,
+    max_pixels: int = 4096,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed-size choice of boundary pixels → (index [K] int64, valid [K] bool), K =
+    min(``max_pixels``, B·h·w).
+
+    Candidates: pixels with ``granularity`` ≥ 0 and a valid label (0 ≤ label <
+    num_classes), ``labels_lowres``/``granularity`` [B,h,w] int. Class-balanced choice
+    of k = ``max_pixels``: each of the K_c classes present gets a quota ⌊k/K_c⌋ of
+    randomly chosen pixels (all of its pixels if fewer), and the leftover budget is
+    filled uniformly at random from the remaining candidates — so with at most k
+    candidates, all are taken. ``index`` holds flat positions into B·h·w (raster order
+    b, y, x): first the n chosen ones in raster order (``valid`` True), then padding
+    (``valid`` False, any position). Every shape is known in advance and nothing is read
+    back to the host, so on a GPU the step never waits here. Randomness: two uniform
+    keys per pixel (2·B·h·w draws per call, whatever the labels) from ``generator``
+    (drawn on its device; ``None`` → the global RNG of the labels' device), so the
+    choice is a function of the inputs and the generator state.
+    """
+    if labels_lowres.ndim != 3 or tuple(granularity.shape) != tuple(labels_lowres.shape):
+        raise ValueError(
+            f"labels_lowres and granularity must both be [B,h,w], got {tuple(labels_lowres.shape)} "
+            f"and {tuple(granularity.shape)}"
+        )
     for name, t in (("labels_lowres", labels_lowres), ("granularity", granularity)):
-        if tuple(t.shape) != (B, h, w):
-            raise ValueError(f"{name} must be [B,h,w] = {(B, h, w)}, got {tuple(t.shape)}")
         if t.is_floating_point() or t.dtype == torch.bool:
             raise ValueError(f"{name} must be an integer tensor, got dtype {t.dtype}")
     if max_pixels < 0:
         raise ValueError(f"max_pixels must be ≥ 0, got {max_pixels}")
-    flat_feats = features.permute(0, 2, 3, 1).reshape(B * h * w, D)
+    device = labels_lowres.device
     lab = labels_lowres.reshape(-1).long()
-    gran = granularity.reshape(-1).long()
-    cand = ((gran >= 0) & (lab >= 0) & (lab < num_classes)).nonzero().squeeze(1)
-    n = cand.numel()
-    if n > max_pixels:
-        cand = cand[_balanced_choice(lab[cand], num_classes, max_pixels, generator)]
-    return flat_feats[cand], lab[cand], gran[cand]
-
-
-def _balanced_choice(cls: torch.Tensor, num_classes: int, k: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Sorted positions of ``k`` < len(cls) elements chosen class-balanced (see above)."""
-    n, device = cls.numel(), cls.device
-    rng_device = generator.device if generator is not None else device
-    keys = torch.rand(n, generator=generator, device=rng_device).to(device)
-    refill_keys = torch.rand(n, generator=generator, device=rng_device).to(device)
-    # group by class, random order inside each class
-    perm = keys.argsort()
+    P = lab.numel()
+    cand = (granularity.reshape(-1) >= 0) & (lab >= 0) & (lab < num_classes)
+    keys = _uniform_keys(P, generator, device)  # [2,P]: class-quota keys, refill keys
+    pos = torch.arange(P, device=device)
+    # rank of each candidate inside its class, in random order; non-candidates form class C
+    cls = torch.where(cand, lab, num_classes)
+    perm = keys[0].argsort()
     perm = perm[cls[perm].argsort(stable=True)]
-    counts = torch.bincount(cls, minlength=num_classes)
-    present = int((counts > 0).sum())
-    quota = k // present
+    counts = torch.zeros(num_classes + 1, dtype=torch.long, device=device).index_add_(0, cls, torch.ones_like(cls))
+    present = (counts[:num_classes] > 0).sum()
+    quota = max_pixels // present.clamp_min(1)
     starts = counts.cumsum(0) - counts
-    rank_in_class = torch.arange(n, device=device) - starts[cls[perm]]
-    chosen = torch.zeros(n, dtype=torch.bool, device=device)
-    chosen[perm[rank_in_class < quota]] = True
-    left = k - int(chosen.sum())
-    if left > 0:
-        rest = (~chosen).nonzero().squeeze(1)
-        pick = refill_keys[rest].argsort()[:left]
-        chosen[rest[pick]] = True
-    return chosen.nonzero().squeeze(1)
+    rank = torch.empty_like(perm)
+    rank[perm] = pos - starts[cls[perm]]
+    chosen = cand & (rank < quota)
+    # leftover budget: the remaining candidates with the smallest refill keys (keys < 1)
+    rest = cand & ~chosen
+    refill_rank = torch.empty_like(perm)
+    refill_rank[torch.where(rest, keys[1], 2.0).argsort()] = pos
+    chosen = chosen | (rest & (refill_rank < max_pixels - chosen.sum()))
+    # chosen first, in raster order; then the rest as padding
+    K = min(max_pixels, P)
+    index = torch.where(chosen, pos, pos + P).argsort()[:K]
+    valid = torch.arange(K, device=device) < chosen.sum()
+    return index, valid
+
+
+def _uniform_keys(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """[2,n] uniform [0,1) numbers on ``device`` from ``generator``, drawn on its own
+    device; a CPU→GPU copy goes through pinned memory without waiting for the GPU."""
+    rng_device = generator.device if generator is not None else device
+    keys = torch.rand(2, n, generator=generator, device=rng_device)
+    if keys.device == device:
+        return keys
+    if device.type == "cuda" and keys.device.type == "cpu":
+        return keys.pin_memory().to(device, non_blocking=True)
+    return keys.to(device)
 
 
 class PrototypeBank(nn.Module):
@@ -250,10 +329,24 @@ class PrototypeBank(nn.Module):
         if features.shape[1] != D:
             raise ValueError(f"features must have D = {D} channels, got {features.shape[1]}")
         _check_range(classes, granularities, C, G)
+        self.update_pairs(features, classes.long() * G + granularities.long())
+
+    @torch.no_grad()
+    def update_pairs(self, features: torch.Tensor, pair: torch.Tensor, valid: torch.Tensor | None = None) -> None:
+        """:meth:`update` on flattened pairs ``pair`` [N] = c·G + g in [0, C·G), unchecked
+        (nothing is read back to the host); ``valid`` [N] bool marks the rows that count
+        (None = all)."""
+        C, G, D = self.prototypes.shape
         feats = features.detach().to(self.prototypes.device, torch.float32)
-        pair = (classes.long() * G + granularities.long()).to(feats.device)
+        pair = pair.long().to(feats.device)
+        if valid is None:
+            npix_rows = torch.ones_like(pair, dtype=torch.float32)
+        else:
+            valid = valid.to(feats.device)
+            npix_rows = valid.to(torch.float32)
+            feats = torch.where(valid[:, None], feats, 0.0)
         sums = torch.zeros(C * G, D, dtype=torch.float32, device=feats.device).index_add_(0, pair, feats)
-        npix = torch.bincount(pair, minlength=C * G).to(torch.float32)
+        npix = torch.zeros(C * G, dtype=torch.float32, device=feats.device).index_add_(0, pair, npix_rows)
         if world_size() > 1:
             dist.all_reduce(sums)
             dist.all_reduce(npix)

@@ -14,7 +14,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ube_pixel_weights", "ube_pixel_loss", "ube_loss", "pixel_entropy"]
+__all__ = [
+    "ube_pixel_weights", "ube_weights_from_entropy", "ube_pixel_loss", "ube_loss", "pixel_entropy",
+    "entropy_from_log_probs",
+]
 
 
 def _check(logits: torch.Tensor, target: torch.Tensor, boundary: torch.Tensor | None) -> None:
@@ -38,7 +41,14 @@ def _check(logits: torch.Tensor, target: torch.Tensor, boundary: torch.Tensor | 
 
 def pixel_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) of the softmax over dim 1 of DETACHED ``logits`` [B,C,H,W] → [B,H,W] float32."""
-    logp = F.log_softmax(logits.detach().float(), dim=1)
+    return entropy_from_log_probs(F.log_softmax(logits.detach().float(), dim=1))
+
+
+def entropy_from_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
+    """H = −Σ_c p_c log p_c of DETACHED log-probabilities [B,C,H,W] (a log_softmax over
+    dim 1) → [B,H,W] float32; lets a caller that already has the log-softmax of the
+    logits (cross-entropy does) skip computing it again."""
+    logp = log_probs.detach().float()
     p = logp.exp()
     return -(p * logp).nan_to_num(nan=0.0).sum(dim=1)  # 0·(−inf) → 0
 
@@ -58,8 +68,20 @@ def ube_pixel_weights(
     non-ignored pixels; ``logits`` [B,C,H,W], ``target`` [B,H,W], ``boundary`` bool [B,H,W].
     """
     _check(logits, target, boundary)
+    return ube_weights_from_entropy(pixel_entropy(logits), target, boundary, alpha, eps, ignore_index)
+
+
+def ube_weights_from_entropy(
+    ent: torch.Tensor,
+    target: torch.Tensor,
+    boundary: torch.Tensor,
+    alpha: float = 3.0,
+    eps: float = 1e-6,
+    ignore_index: int = 255,
+) -> torch.Tensor:
+    """:func:`ube_pixel_weights` from the pixel entropy ``ent`` [B,H,W] float32 (e.g.
+    :func:`entropy_from_log_probs`) instead of the logits; shapes are not re-checked."""
     valid = target != ignore_index
-    ent = pixel_entropy(logits)  # [B,H,W]
     vf = valid.to(ent.dtype)
     n = vf.sum(dim=(1, 2), keepdim=True).clamp_min(1.0)
     mu = (ent * vf).sum(dim=(1, 2), keepdim=True) / n

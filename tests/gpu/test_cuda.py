@@ -76,6 +76,27 @@ def test_flex_criterion_cuda_matches_cpu(no_tf32):
             torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6, msg=lambda m, k=key: f"{k}: {m}")
 
 
+def test_flex_criterion_never_waits_for_the_gpu():
+    """Forward and backward of the whole FLEX loss (UBE, GAP sampling, InfoNCE, bank
+    update) launch work without one host↔device synchronization (CUDA's sync debug
+    mode turns any into an error), so the CPU keeps queueing ahead of the GPU."""
+    labels = _labels().to(CUDA)
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 19, 64, 128, generator=g).to(CUDA)
+    feats = torch.randn(2, 32, 16, 32, generator=g).to(CUDA)
+    crit = _criterion().to(CUDA).train()
+    crit(logits.clone().requires_grad_(), feats.clone().requires_grad_(), labels)["loss"].backward()  # warm-up
+    torch.cuda.synchronize()
+    lg, ft = logits.clone().requires_grad_(), feats.clone().requires_grad_()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = crit(lg, ft, labels)
+        out["loss"].backward()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert out["gap_num_pixels"].item() == 200 and torch.isfinite(out["loss"])
+
+
 def test_flex_criterion_bf16_autocast_close_to_float32():
     labels = _labels().to(CUDA)
     g = torch.Generator().manual_seed(2)

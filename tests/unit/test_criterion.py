@@ -159,3 +159,28 @@ def test_feature_labels_crop():
     crit2 = make(ube=False)
     out2 = crit2(logits, feats, labels, feature_labels=labels[:, :, :8])
     assert out2["gap_num_pixels"].item() == 0
+
+
+@pytest.mark.parametrize("max_pixels", [5, 30, 10_000])
+def test_gap_equals_the_explicit_pipeline(max_pixels):
+    """Project every pixel, gather the sampled ones (sample_boundary_pixels with the same
+    generator draws), gap_loss against the pre-update bank, then PrototypeBank.update."""
+    from flexseg.flex.boundaries import granularity_map
+    from flexseg.flex.gap import PrototypeBank, downsample_labels, gap_loss, sample_boundary_pixels
+
+    crit = make(ube=False, max_pixels=max_pixels).train()
+    logits, feats, labels = batch(7)
+    gen = torch.Generator().set_state(crit.generator.get_state())
+    bank = PrototypeBank(C, 3, 6)
+    bank.load_state_dict(crit.bank.state_dict())
+    lab_low = downsample_labels(labels, feats.shape[-2:])
+    proj = crit.projection(feats)  # same batch → same BN statistics
+    f, c, g = sample_boundary_pixels(proj, lab_low, granularity_map(lab_low), C, max_pixels, gen)
+    ref = gap_loss(f, c, g, bank.prototypes.clone(), bank.weights())
+    bank.update(f, c, g)
+    out = crit(logits, feats, labels)
+    assert 0 < f.shape[0] <= max_pixels and out["gap_num_pixels"].item() == f.shape[0]
+    torch.testing.assert_close(out["loss_gap"], ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(crit.bank.prototypes, bank.prototypes, rtol=1e-5, atol=1e-6)
+    assert torch.equal(crit.bank.counts, bank.counts)
+    assert torch.equal(crit.generator.get_state(), gen.get_state())

@@ -12,7 +12,9 @@ from flexseg.flex.gap import (
     PrototypeBank,
     downsample_labels,
     gap_loss,
+    sample_boundary_indices,
     sample_boundary_pixels,
+    weighted_info_nce,
 )
 
 IGN = 255
@@ -256,3 +258,107 @@ def test_projection_head():
     assert torch.allclose(y.norm(dim=1), torch.ones(2, 3, 4), atol=1e-5)
     y.sum().backward()
     assert x.grad is not None
+
+
+def ref_balanced_choice(lab, gran, num_classes, k, keys) -> list[int]:
+    """Loops: per class the ⌊k/K⌋ candidates with the smallest quota keys, then the
+    left-over budget from the remaining candidates with the smallest refill keys."""
+    lab, gran = lab.reshape(-1).tolist(), gran.reshape(-1).tolist()
+    cand = [i for i in range(len(lab)) if gran[i] >= 0 and 0 <= lab[i] < num_classes]
+    classes = sorted({lab[i] for i in cand})
+    if not classes:
+        return []
+    quota = k // len(classes)
+    chosen = set()
+    for c in classes:
+        members = sorted((i for i in cand if lab[i] == c), key=lambda i: float(keys[0, i]))
+        chosen.update(members[:quota])
+    rest = sorted((i for i in cand if i not in chosen), key=lambda i: float(keys[1, i]))
+    chosen.update(rest[: max(k - len(chosen), 0)])
+    return sorted(chosen)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("k", [0, 1, 7, 40, 500])
+def test_sample_boundary_indices_match_loop_reference(seed, k):
+    gen = torch.Generator().manual_seed(seed)
+    B, h, w = 2, 9, 13
+    lab = torch.randint(0, 5, (B, h, w), generator=gen)
+    lab[torch.rand(B, h, w, generator=gen) < 0.1] = IGN
+    lab[0, :3] = 4  # an unbalanced class
+    gran = torch.randint(-1, 3, (B, h, w), generator=gen)
+    state = gen.get_state()
+    index, valid = sample_boundary_indices(lab, gran, 5, max_pixels=k, generator=gen)
+    keys = torch.rand(2, B * h * w, generator=torch.Generator().set_state(state))  # the same draws
+    ref = ref_balanced_choice(lab, gran, 5, k, keys)
+    K = min(k, B * h * w)
+    assert index.shape == valid.shape == (K,) and index.dtype == torch.long and valid.dtype == torch.bool
+    n = int(valid.sum())
+    assert bool(valid[:n].all()) and not bool(valid[n:].any())  # valid rows first
+    assert index[valid].tolist() == ref  # the same pixels, raster order
+    assert sorted(index.tolist()) == sorted(set(index.tolist()))  # padding repeats no pixel
+    assert bool(((index >= 0) & (index < B * h * w)).all())
+
+
+def test_sample_boundary_indices_fixed_draws_and_no_candidates():
+    lab = torch.zeros(1, 4, 4, dtype=torch.long)
+    gen = torch.Generator().manual_seed(0)
+    index, valid = sample_boundary_indices(lab, torch.full((1, 4, 4), -1), 2, max_pixels=8, generator=gen)
+    assert index.shape == (8,) and not bool(valid.any())
+    # two keys per pixel are drawn whatever the labels: the generator state moves the same way
+    ref = torch.Generator().manual_seed(0)
+    torch.rand(2, 16, generator=ref)
+    assert torch.equal(gen.get_state(), ref.get_state())
+    with pytest.raises(ValueError):
+        sample_boundary_indices(lab, torch.zeros(1, 4, 5, dtype=torch.long), 2)
+    with pytest.raises(ValueError):
+        sample_boundary_indices(lab, torch.zeros(1, 4, 4), 2)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_embed_pixels_equals_forward_at_those_pixels(channels_last):
+    torch.manual_seed(0)
+    head = ProjectionHead(8, 16).train()
+    x = torch.randn(3, 8, 5, 7)
+    if channels_last:
+        head, x = head.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    index = torch.tensor([0, 3, 34, 35, 70, 104, 12, 12])
+    full = head(x).permute(0, 2, 3, 1).reshape(-1, 16)[index]
+    got = head.embed_pixels(x, index)
+    torch.testing.assert_close(got, full, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got.norm(dim=1), torch.ones(len(index)))
+    # gradients reach the input only at the gathered pixels (and through BN's statistics)
+    xg = x.clone().requires_grad_()
+    head.embed_pixels(xg, index).sum().backward()
+    assert torch.isfinite(xg.grad).all()
+
+
+def test_weighted_info_nce_with_mask_equals_gap_loss_on_valid_rows():
+    gen = torch.Generator().manual_seed(3)
+    C, G, D, N = 4, 3, 8, 30
+    f = unit(N, D, gen=gen).requires_grad_()
+    c, g = torch.randint(0, C, (N,), generator=gen), torch.randint(0, G, (N,), generator=gen)
+    P, w = unit(C, G, D, gen=gen), 1 + 4 * torch.rand(C, G, generator=gen)
+    valid = torch.rand(N, generator=gen) < 0.6
+    pair = torch.where(valid, c * G + g, 0)
+    got = weighted_info_nce(f, pair, P, w, valid, tau=0.1)
+    ref = gap_loss(f[valid], c[valid], g[valid], P, w, tau=0.1)
+    torch.testing.assert_close(got, ref)
+    got.backward()
+    assert torch.count_nonzero(f.grad[~valid]) == 0  # padding rows get no gradient
+    none = weighted_info_nce(f, pair, P, w, torch.zeros(N, dtype=torch.bool))
+    assert none.item() == 0.0 and torch.isfinite(none)
+
+
+def test_update_pairs_with_mask_equals_update_on_valid_rows():
+    gen = torch.Generator().manual_seed(4)
+    C, G, D, N = 3, 2, 5, 40
+    f = unit(N, D, gen=gen)
+    c, g = torch.randint(0, C, (N,), generator=gen), torch.randint(0, G, (N,), generator=gen)
+    valid = torch.rand(N, generator=gen) < 0.5
+    a, b = PrototypeBank(C, G, D, momentum=0.9), PrototypeBank(C, G, D, momentum=0.9)
+    for _ in range(2):
+        a.update(f[valid], c[valid], g[valid])
+        b.update_pairs(f, torch.where(valid, c * G + g, 0), valid)
+    assert torch.equal(a.counts, b.counts)
+    torch.testing.assert_close(a.prototypes, b.prototypes, rtol=0, atol=1e-7)
