@@ -111,7 +111,7 @@ def weighted_info_nce(
     logp = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
     w = weights.reshape(C * G).to(logp.dtype)[target]
     if valid is None:
-        return -(w * logp).mean()
+        return -(w * logp).sum() / max(target.numel(), 1)
     return -torch.where(valid, w * logp, 0.0).sum() / valid.sum().clamp_min(1).to(logp.dtype)
 
 
@@ -213,8 +213,9 @@ def sample_boundary_indices(
     (``valid`` False, any position). Every shape is known in advance and nothing is read
     back to the host, so on a GPU the step never waits here. Randomness: two uniform
     keys per pixel (2·B·h·w draws per call, whatever the labels) from ``generator``
-    (drawn on its device; ``None`` → the global RNG of the labels' device), so the
-    choice is a function of the inputs and the generator state.
+    (drawn on its device; ``None`` → the global RNG of the labels' device); equal keys
+    rank by position (stable sorts), so the choice is a function of the inputs and the
+    generator state, the same on a CPU and a GPU.
     """
     if labels_lowres.ndim != 3 or tuple(granularity.shape) != tuple(labels_lowres.shape):
         raise ValueError(
@@ -234,7 +235,7 @@ def sample_boundary_indices(
     pos = torch.arange(P, device=device)
     # rank of each candidate inside its class, in random order; non-candidates form class C
     cls = torch.where(cand, lab, num_classes)
-    perm = keys[0].argsort()
+    perm = keys[0].argsort(stable=True)  # stable: ties (equal float32 keys) break by position on CPU and GPU alike
     perm = perm[cls[perm].argsort(stable=True)]
     counts = torch.zeros(num_classes + 1, dtype=torch.long, device=device).index_add_(0, cls, torch.ones_like(cls))
     present = (counts[:num_classes] > 0).sum()
@@ -246,13 +247,16 @@ def sample_boundary_indices(
     # leftover budget: the remaining candidates with the smallest refill keys (keys < 1)
     rest = cand & ~chosen
     refill_rank = torch.empty_like(perm)
-    refill_rank[torch.where(rest, keys[1], 2.0).argsort()] = pos
+    refill_rank[torch.where(rest, keys[1], 2.0).argsort(stable=True)] = pos
     chosen = chosen | (rest & (refill_rank < max_pixels - chosen.sum()))
-    # chosen first, in raster order; then the rest as padding
+    # chosen first, in raster order; then the rest as padding (a stable partition, O(P))
     K = min(max_pixels, P)
-    index = torch.where(chosen, pos, pos + P).argsort()[:K]
-    valid = torch.arange(K, device=device) < chosen.sum()
-    return index, valid
+    n = chosen.sum()
+    c = chosen.long()
+    slot = torch.where(chosen, c.cumsum(0) - 1, n + (1 - c).cumsum(0) - 1)
+    order = torch.empty_like(pos)
+    order[slot] = pos
+    return order[:K], torch.arange(K, device=device) < n
 
 
 def _uniform_keys(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:

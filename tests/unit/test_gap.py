@@ -327,10 +327,16 @@ def test_embed_pixels_equals_forward_at_those_pixels(channels_last):
     got = head.embed_pixels(x, index)
     torch.testing.assert_close(got, full, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got.norm(dim=1), torch.ones(len(index)))
-    # gradients reach the input only at the gathered pixels (and through BN's statistics)
-    xg = x.clone().requires_grad_()
-    head.embed_pixels(xg, index).sum().backward()
-    assert torch.isfinite(xg.grad).all()
+    # the same gradients as forward() gathered at those pixels, for the input and the head
+    weights = torch.randn(len(index), 16, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for fn in (lambda t: head(t).permute(0, 2, 3, 1).reshape(-1, 16)[index], lambda t: head.embed_pixels(t, index)):
+        head.zero_grad()
+        xg = x.clone().requires_grad_()
+        (fn(xg) * weights).sum().backward()
+        grads.append([xg.grad] + [p.grad.clone() for p in head.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
 
 
 def test_weighted_info_nce_with_mask_equals_gap_loss_on_valid_rows():
@@ -348,6 +354,8 @@ def test_weighted_info_nce_with_mask_equals_gap_loss_on_valid_rows():
     assert torch.count_nonzero(f.grad[~valid]) == 0  # padding rows get no gradient
     none = weighted_info_nce(f, pair, P, w, torch.zeros(N, dtype=torch.bool))
     assert none.item() == 0.0 and torch.isfinite(none)
+    empty = weighted_info_nce(f[:0], pair[:0], P, w)  # no rows, no mask: 0, not NaN
+    assert empty.item() == 0.0
 
 
 def test_update_pairs_with_mask_equals_update_on_valid_rows():
@@ -362,3 +370,17 @@ def test_update_pairs_with_mask_equals_update_on_valid_rows():
         b.update_pairs(f, torch.where(valid, c * G + g, 0), valid)
     assert torch.equal(a.counts, b.counts)
     torch.testing.assert_close(a.prototypes, b.prototypes, rtol=0, atol=1e-7)
+
+
+def test_sample_boundary_indices_equal_keys_break_by_position(monkeypatch):
+    """float32 keys tie now and then; ties rank by position (stable sorts), so a CPU and a
+    GPU pick the same pixels. With every key equal the choice is the raster-order one."""
+    import flexseg.flex.gap as gap
+
+    monkeypatch.setattr(gap, "_uniform_keys", lambda n, generator, device: torch.zeros(2, n, device=device))
+    gen = torch.Generator().manual_seed(5)
+    lab = torch.randint(0, 3, (2, 7, 9), generator=gen)
+    gran = torch.randint(-1, 3, (2, 7, 9), generator=gen)
+    for k in (5, 17, 40):
+        index, valid = sample_boundary_indices(lab, gran, 3, max_pixels=k)
+        assert index[valid].tolist() == ref_balanced_choice(lab, gran, 3, k, torch.zeros(2, lab.numel()))
