@@ -31,7 +31,11 @@ for stage in "${stages[@]}"; do
         $PY -m flexseg.analyze ckpt_path="$OUT/main/$job/checkpoints/last.ckpt" examples=1 hydra.run.dir="$OUT/analysis/main_$job"
       done
       $PY -m flexseg.analysis.compare "$OUT/analysis/main_1" "$OUT/analysis/main_0" --labels baseline FLEX-Seg \
-        --out experiments/results/analysis ;;
+        --out experiments/results/analysis
+      cp "$OUT/analysis/main_0/analysis.md" experiments/results/analysis/flex_seed0.md
+      cp "$OUT/analysis/main_0/error_rates.png" experiments/results/analysis/flex_seed0_error_rates.png
+      cp "$OUT/analysis/main_0/examples.png" experiments/results/analysis/flex_seed0_examples.png
+      cp "$OUT/analysis/main_1/analysis.md" experiments/results/analysis/baseline_seed0.md ;;
     *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis)" >&2; exit 2 ;;
   esac
 done

@@ -117,5 +117,7 @@ def granularity_map(
     pixels (in no band) and for ignored pixels.
     """
     bands = boundary_bands(labels, kernel_sizes, ignore_index)  # [B,G,H,W]
-    first = bands.to(torch.uint8).argmax(dim=1)  # argmax returns the first maximal index
-    return torch.where(bands.any(dim=1), first.long(), torch.full_like(first, -1, dtype=torch.long))
+    # the bands are nested (a larger window holds a smaller one), so a pixel lies in bands
+    # g..G−1 exactly and its granularity is G − (number of bands holding it)
+    inside = bands.sum(dim=1)
+    return torch.where(inside > 0, bands.shape[1] - inside, -1)

@@ -172,6 +172,7 @@ class HRDA(nn.Module):
             attention_embed_dim, attention_classwise,
         )
         self.register_buffer("crop_step", torch.zeros((), dtype=torch.long))
+        self._host_crop_step: int | None = None  # host copy of crop_step: reading a GPU buffer waits for the GPU
         if pretrained:
             from flexseg.models.weights import load_pretrained_encoder
 
@@ -187,6 +188,10 @@ class HRDA(nn.Module):
         """Parameters trained with the ×10 head learning rate (both heads)."""
         return list(self.decode_head.parameters())
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[override]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._host_crop_step = None  # re-read the loaded crop_step at the next draw
+
     # -------------------------------------------------------------------- crops
     def draw_crop_box(self, height: int, width: int) -> Box:
         """Detail-crop box (y0, x0, y1, x1) for an input of height×width.
@@ -198,8 +203,11 @@ class HRDA(nn.Module):
         d = self.crop_divisor
         ny, nx = (height - ch) // d + 1, (width - cw) // d + 1  # aligned positions
         if self.training:
-            step = int(self.crop_step.item())
-            self.crop_step += 1
+            if self._host_crop_step is None:  # once after construction or a state_dict load
+                self._host_crop_step = int(self.crop_step.item())
+            step = self._host_crop_step
+            self._host_crop_step += 1
+            self.crop_step.fill_(self._host_crop_step)  # the checkpointed buffer, without a host sync
             g = torch.Generator().manual_seed(
                 (self.seed * 2_654_435_761 + step * 40_503 + _rank() * 1_000_000_007) % (2**63 - 1)
             )

@@ -188,6 +188,9 @@ def test_hrda_crop_rng_deterministic_and_resumable():
     c.train()
     c.load_state_dict(a.state_dict())
     assert c.draw_crop_box(256, 192) == a.draw_crop_box(256, 192)
+    # loading a state into a model that has drawn already restarts from the loaded step
+    c.load_state_dict(b.state_dict())
+    assert c.draw_crop_box(256, 192) == b.draw_crop_box(256, 192) and int(c.crop_step) == 7
     # another seed gives other boxes; eval mode gives the centred box without advancing
     d = tiny_hrda(seed=4)
     d.train()
