@@ -1,0 +1,27 @@
+"""`python -m flexseg.bench`: one tiny run end to end, the JSON it writes and its ratios."""
+import json
+
+import pytest
+
+from flexseg import bench
+
+
+@pytest.mark.slow
+def test_bench_writes_every_measure(tmp_path, monkeypatch):
+    real_data = bench.bench_data
+    monkeypatch.setattr(bench, "bench_data", lambda height, width: real_data(num=4, height=height, width=width))
+    out = tmp_path / "bench.json"
+    result = bench.main(["--steps", "4", "--batch-size", "2", "--height", "64", "--width", "128",
+                         "--device", "cpu", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["config"]["batch_size"] == 2 and saved["config"]["size"] == [64, 128]
+    ts = saved["train_step"]
+    for name in ("flex", "plain"):
+        assert all(ts[name][k] > 0 for k in ("forward", "backward", "step"))
+    assert ts["plain"]["has"] < ts["flex"]["has"]  # HAS bookkeeping runs in the FLEX step only
+    assert ts["ratio_flex_over_plain"] == pytest.approx(ts["flex"]["step"] / ts["plain"]["step"])
+    q1, q3 = ts["ratio_paired_quartiles"]
+    assert 0 < q1 <= ts["ratio_paired_median"] <= q3
+    assert saved["boundary_bands"]["megapixels_per_s"] > 0
+    assert saved["has"]["seconds_per_batch"] > 0 and saved["data"]["images_per_s"] > 0
+    assert result["train_step"] == ts
