@@ -2,13 +2,17 @@
 from softmax(h/T) over per-image difficulties h, the hard share growing with training
 progress.
 
-Draws (per index, not per batch): for each of the B·world_size indices of a global batch,
-r ~ U(0,1); if r > threshold(t) the index comes from softmax(h/T) ("hard draw"), else
-uniformly from [0, num_samples). Draws are with replacement. Every global batch consumes
-the same amount of randomness from the sampler's own CPU ``torch.Generator`` (M uniforms,
-M uniform ints, M multinomial draws), so the stream only depends on the seed, the
-difficulties and the progress at draw time. The marginal probability of index i is
-threshold/n + (1 − threshold)·softmax(h/T)_i (:meth:`HardnessAwareSampler.probabilities`).
+Draws (``draw``): with ``"iteration"`` (the default, the paper's reading: "at each
+iteration r ~ U(0,1); if r > threshold(t), loss-based sampling is applied") one r per
+global batch decides for the whole batch: all of its B·world_size indices come from
+softmax(h/T) ("hard draw") or all uniformly from [0, num_samples). With ``"index"`` (a
+variant) each index of the global batch has its own r. Draws are with replacement. Every
+global batch consumes the same amount of randomness from the sampler's own CPU
+``torch.Generator`` in both modes (M uniforms, M uniform ints, M multinomial draws; the
+iteration mode uses the first uniform), so the stream only depends on the seed, the
+difficulties and the progress at draw time. In both modes the marginal probability of
+index i is threshold/n + (1 − threshold)·softmax(h/T)_i
+(:meth:`HardnessAwareSampler.probabilities`); see docs/has.md.
 
 Thresholds: ``sigmoid`` 1/(1+e^{k(t−m)}) (0.924 at t=0, 0.076 at t=100 for k=0.05,
 m=50); ``linear`` 1 − t/100; ``none`` 0 (always hardness-aware). t = progress in percent
@@ -45,9 +49,11 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-__all__ = ["sigmoid_threshold", "linear_threshold", "threshold", "HardnessAwareSampler", "SCHEDULES"]
+__all__ = ["sigmoid_threshold", "linear_threshold", "threshold", "HardnessAwareSampler", "SCHEDULES", "DRAWS"]
 
 SCHEDULES = ("sigmoid", "linear", "none")
+#: hard-or-uniform decision once per global batch ("iteration", the paper) or per index
+DRAWS = ("iteration", "index")
 
 
 def sigmoid_threshold(progress_pct: float, k: float = 0.05, midpoint: float = 50.0) -> float:
@@ -104,6 +110,7 @@ class HardnessAwareSampler(Sampler[list[int]]):
         batches_per_epoch: int | None = None,
         rank: int = 0,
         world_size: int = 1,
+        draw: str = "iteration",
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"num_samples must be ≥ 1, got {num_samples}")
@@ -111,6 +118,8 @@ class HardnessAwareSampler(Sampler[list[int]]):
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        if draw not in DRAWS:
+            raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0.0 <= ema <= 1.0:
@@ -123,7 +132,7 @@ class HardnessAwareSampler(Sampler[list[int]]):
             raise ValueError(f"batches_per_epoch must be ≥ 1 or None, got {batches_per_epoch}")
         self.num_samples, self.batch_size = int(num_samples), int(batch_size)
         self.k, self.midpoint, self.temperature, self.ema = float(k), float(midpoint), float(temperature), float(ema)
-        self.schedule, self.seed = schedule, int(seed)
+        self.schedule, self.seed, self.draw = schedule, int(seed), draw
         self.total_steps = total_steps
         self.rank, self.world_size = int(rank), int(world_size)
         self.batches_per_epoch = batches_per_epoch or max(1, num_samples // (batch_size * world_size))
@@ -189,6 +198,8 @@ class HardnessAwareSampler(Sampler[list[int]]):
         r = torch.rand(m, generator=g, dtype=torch.float64)
         uniform = torch.randint(self.num_samples, (m,), generator=g)
         hard = torch.multinomial(self.hard_probabilities(), m, replacement=True, generator=g)
+        if self.draw == "iteration":  # one decision for the whole global batch
+            r = r[:1].expand(m)
         is_hard = r > self.threshold()
         batch = torch.where(is_hard, hard, uniform).tolist()
         n_hard = int(is_hard.sum())
@@ -292,6 +303,7 @@ class HardnessAwareSampler(Sampler[list[int]]):
             "pending": [[pos, list(batch)] for pos, batch in self.pending],
             "num_draws": self.num_draws,
             "num_hard_draws": self.num_hard_draws,
+            "draw": self.draw,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -299,6 +311,12 @@ class HardnessAwareSampler(Sampler[list[int]]):
         for key in ("num_samples", "batch_size", "world_size"):
             if int(state[key]) != getattr(self, key):
                 raise ValueError(f"HardnessAwareSampler state has {key}={state[key]}, sampler has {getattr(self, key)}")
+        saved_draw = state.get("draw", "index")  # checkpoints before the option drew per index
+        if saved_draw != self.draw:
+            raise ValueError(
+                f"HardnessAwareSampler state was drawn with draw={saved_draw!r}, sampler has draw={self.draw!r}; "
+                f"resume with flex.has.draw={saved_draw}"
+            )
         self.h = state["h"].detach().to("cpu", torch.float64).clone()
         self.seen = state["seen"].detach().to("cpu", torch.bool).clone()
         self.generator.set_state(state["generator"].cpu())

@@ -54,6 +54,8 @@ def validate_config(cfg: DictConfig) -> None:
     if flex.has.enabled:
         if flex.has.schedule not in ("sigmoid", "linear", "none"):
             raise ConfigError(f"flex.has.schedule must be sigmoid, linear or none, got {flex.has.schedule!r}")
+        if flex.has.get("draw", "iteration") not in ("iteration", "index"):
+            raise ConfigError(f"flex.has.draw must be iteration or index, got {flex.has.draw!r}")
         _positive(cfg, "flex.has.temperature", flex.has.temperature)
         if not 0 <= flex.has.ema < 1:
             raise ConfigError(f"flex.has.ema must be in [0, 1), got {flex.has.ema}")

@@ -115,8 +115,9 @@ def chi_square(counts: torch.Tensor, probs: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("schedule, step", [("sigmoid", 50), ("sigmoid", 90), ("linear", 25), ("none", 0)])
 def test_draw_frequencies_match_probabilities(schedule, step):
+    # per-index draws are independent, so a chi-square test applies to every index
     n, bs, nb = 8, 50, 80  # 4000 draws at a fixed progress (no update during the epoch)
-    s = HardnessAwareSampler(n, bs, schedule=schedule, seed=1, total_steps=100, batches_per_epoch=nb)
+    s = HardnessAwareSampler(n, bs, schedule=schedule, seed=1, total_steps=100, batches_per_epoch=nb, draw="index")
     s.update(list(range(n)), [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 0.2, 1.2])
     s.set_progress(step)
     probs = s.probabilities()
@@ -129,6 +130,57 @@ def test_draw_frequencies_match_probabilities(schedule, step):
     # hard-draw share: binomial(4000, 1 − threshold), 5 standard deviations
     q = 1 - s.threshold()
     assert abs(s.hard_fraction - q) <= 5 * math.sqrt(q * (1 - q) / (bs * nb)) + 1e-12
+
+
+def _all_hard_batches(draw: str, nb: int = 400, bs: int = 16, step: int = 50) -> tuple[int, HardnessAwareSampler]:
+    """Batches made only of index 7, whose hard probability is ≈ 1 (h = 30 vs 0, T = 1)."""
+    s = HardnessAwareSampler(8, bs, seed=5, total_steps=100, batches_per_epoch=nb, draw=draw)
+    s.update(list(range(8)), [0.0] * 7 + [30.0])
+    s.set_progress(step)
+    fractions = []
+    batches = []
+    for b in s:
+        batches.append(b)
+        fractions.append(s.last_hard_fraction)
+    if draw == "iteration":  # the decision is the batch's: all hard or all uniform
+        assert set(fractions) <= {0.0, 1.0}
+    return sum(all(i == 7 for i in b) for b in batches), s
+
+
+def test_iteration_draw_decides_once_per_batch():
+    nb = 400
+    n_hard, s = _all_hard_batches("iteration", nb)
+    q = 1 - s.threshold()  # 0.5 at the midpoint
+    # a uniform batch of 16 is all-7 with probability 8^-16: the all-7 batches are the hard ones
+    assert abs(n_hard - q * nb) <= 5 * math.sqrt(q * (1 - q) * nb)
+    assert s.hard_fraction == pytest.approx(n_hard / nb)
+    # per index, an all-7 batch needs 16 independent hard-or-7 draws: (0.5 + 0.5/8)^16 ≈ 1e-4
+    n_hard_index, _ = _all_hard_batches("index", nb)
+    assert n_hard_index <= 2
+
+
+def test_iteration_draw_marginals_match_probabilities():
+    # batch-level decisions: per-batch counts are the independent unit (mean over 2000 batches)
+    n, bs, nb = 8, 4, 2000
+    s = HardnessAwareSampler(n, bs, seed=2, total_steps=100, batches_per_epoch=nb, draw="iteration")
+    s.update(list(range(n)), [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 0.2, 1.2])
+    s.set_progress(40)
+    counts = torch.stack([torch.bincount(torch.tensor(b), minlength=n).double() for b in s])  # [nb, n]
+    mean, se = counts.mean(0) / bs, counts.std(0) / bs / math.sqrt(nb)
+    assert bool(((mean - s.probabilities()).abs() <= 5 * se + 1e-9).all())
+
+
+def test_draw_mode_checked_and_kept_in_state():
+    with pytest.raises(ValueError, match="draw"):
+        HardnessAwareSampler(10, 2, draw="batch")
+    a = HardnessAwareSampler(10, 2, draw="index")
+    state = a.state_dict()
+    assert state["draw"] == "index"
+    with pytest.raises(ValueError, match="flex.has.draw=index"):
+        HardnessAwareSampler(10, 2).load_state_dict(state)
+    legacy = dict(state)
+    del legacy["draw"]  # checkpoints written before the option drew per index
+    HardnessAwareSampler(10, 2, draw="index").load_state_dict(legacy)
 
 
 def test_uniform_before_any_feedback():
