@@ -8,12 +8,16 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 
 class DumpRankState(L.Callback):
-    """Each rank writes its prototype bank, sampler state, weights and first-step
-    gradients (after DDP's all-reduce) at fit end."""
+    """Each rank writes its prototype bank, sampler state, initial and final weights and
+    first-step gradients (after DDP's all-reduce) at fit end."""
 
     def __init__(self, dirpath: str) -> None:
         self.dirpath = Path(dirpath)
         self.first_grads: dict[str, torch.Tensor] = {}
+        self.initial_weights: dict[str, torch.Tensor] = {}
+
+    def on_fit_start(self, trainer, module) -> None:
+        self.initial_weights = {k: v.detach().cpu().clone() for k, v in module.net.state_dict().items()}
 
     def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
         if trainer.global_step == 0 and not self.first_grads:
@@ -29,6 +33,7 @@ class DumpRankState(L.Callback):
             state["counts"] = bank.counts.detach().cpu().clone()
         state["weights"] = {k: v.detach().cpu().clone() for k, v in module.net.state_dict().items()}
         state["first_grads"] = self.first_grads
+        state["initial_weights"] = self.initial_weights
         torch.save(state, self.dirpath / f"rank{trainer.global_rank}.pt")
 
 
