@@ -17,6 +17,7 @@ arm has are dropped, and reported); otherwise it is **unpaired** (Welch).
   differences against all 2^n sign assignments — exact for n ≤ :data:`SIGNFLIP_EXACT_MAX_N`,
   else :data:`SIGNFLIP_RESAMPLES` random ones), ``"wilcoxon"`` (signed-rank, scipy's
   exact distribution for small n without ties), ``"t"`` (paired t); unpaired: Welch's t.
+  No p-value either with fewer than 2 pairs.
 """
 from __future__ import annotations
 
@@ -197,7 +198,8 @@ def paired(differences: Sequence[float], ci: str = "t", test: str = "signflip", 
     delta = float(d.mean()) if d.size else NAN
     t_low, t_high = t_interval(d, level)
     low, high = bootstrap_interval(d, level, n_resamples) if ci == "bootstrap" else (t_low, t_high)
-    p = {"signflip": sign_flip_p, "wilcoxon": wilcoxon_p, "t": paired_t_p}[test](d)
+    # one pair: no interval and no p (a sign-flip or signed-rank p of 1.0 would only say "n = 1")
+    p = {"signflip": sign_flip_p, "wilcoxon": wilcoxon_p, "t": paired_t_p}[test](d) if d.size >= 2 else NAN
     return Comparison(delta, low, high, t_low, t_high, p, int(d.size), n_a if n_a is not None else int(d.size),
                       n_b if n_b is not None else int(d.size), True,
                       "paired bootstrap" if ci == "bootstrap" else "paired t", TEST_NAMES[test])

@@ -281,8 +281,9 @@ def test_one_pair_gives_no_interval_and_no_crash(tmp_path):
     long = pd.read_csv(out / "metrics_long.csv").set_index(["group", "metric"])
     row = long.loc[("(defaults)", "mean")]
     assert row["n_pairs"] == 1 and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+    assert math.isnan(row["p_value"])
     assert row["delta"] == pytest.approx(1.5)
-    assert "| (defaults) | flex=off | mean | +1.50 | 1.00 | 1 | paired t | sign-flip |" in (out / "report.md").read_text()
+    assert "| (defaults) | flex=off | mean | +1.50 | — | 1 | paired t | sign-flip |" in (out / "report.md").read_text()
 
 
 def test_bootstrap_and_wilcoxon_options(tmp_path):

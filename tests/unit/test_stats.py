@@ -132,7 +132,7 @@ def test_compare_falls_back_to_welch_without_shared_seeds_or_with_duplicates():
 def test_fewer_than_two_pairs_gives_no_interval():
     res, _, _ = stats.compare([(0, 42.0), (1, 41.0)], [(0, 40.0), (2, 39.0)])
     assert res.paired and res.n_pairs == 1 and res.delta == pytest.approx(2.0)
-    assert math.isnan(res.low) and math.isnan(res.high) and math.isnan(res.t_low)
+    assert math.isnan(res.low) and math.isnan(res.high) and math.isnan(res.t_low) and math.isnan(res.p_value)
     boot = stats.paired([2.0], ci="bootstrap")
     assert math.isnan(boot.low) and boot.interval == "paired bootstrap"
     empty = stats.paired([])
