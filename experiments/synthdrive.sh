@@ -82,12 +82,18 @@ for stage in "${stages[@]}"; do
       for px in 0 8 12; do pair "$OUT10/grid/px$px" "0 1 2" "data.misalignment_px=$px"; done
       pair "$OUT10/grid/steps2400" "0 1 2" trainer.max_steps=2400
       pair "$OUT10/grid/embed256" "0 1 2" model.embed_dim=256 ;;
-    report10)
+    report10)  # H1, H2 of experiments/synthdrive_grid.md (95 %, Bonferroni 98.75 %, robustness)
       $PY -m flexseg.report "$OUT10/main" --group-by folder --out "$RESULTS10/synthdrive10_main"
+      $PY -m flexseg.report "$OUT10/main" --group-by folder --level 0.9875 --out "$RESULTS10/synthdrive10_main_bonferroni"
       $PY -m flexseg.report "$OUT10/main" --group-by folder --test wilcoxon --ci bootstrap \
         --out "$RESULTS10/synthdrive10_main_wilcoxon_bootstrap" ;;
-    report_ablation5)  # seeds 0-4 of main10 are the "all" row and the baseline (5-9 dropped, with a warning)
-      $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder --out "$RESULTS10/synthdrive10_ablation" ;;
+    report_ablation5)  # H3a/H3b; seeds 0-4 of main10 are the "all" row and the baseline (5-9 dropped, with a warning)
+      $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder --out "$RESULTS10/synthdrive10_ablation"
+      $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder --level 0.9875 \
+        --out "$RESULTS10/synthdrive10_ablation_bonferroni"
+      $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder \
+        --baseline flex.gap.enabled=false flex.ube.enabled=true flex.has.enabled=false \
+        --out "$RESULTS10/synthdrive10_ablation_vs_ube" ;;
     report_grid)  # Δ against misalignment (4 px = main10, all 10 seeds) and the other points
       $PY -m flexseg.report "$OUT10/main" "$OUT10/grid" --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid" ;;
     *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|report10|report_ablation5|report_grid)" >&2

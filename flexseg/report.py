@@ -15,13 +15,25 @@ Deltas are taken against a baseline group: the one matching ``--baseline KEY=VAL
 has GAP, UBE and HAS all off; each group is compared with the closest such baseline
 (fewest differing config values), so HRDA+FLEX is compared with HRDA+DGInStyle.
 
+Each group is compared with its baseline **paired by seed** (docs/statistics.md;
+:mod:`flexseg.stats`): Δ = mean of the per-seed differences over the seeds both groups
+have (the others dropped with a warning), its interval (``--ci t``: Student t, default;
+``bootstrap``: percentile) and p-value (``--test signflip``: exact sign-flip, default;
+``wilcoxon``; ``t``); Welch's t when the groups share no seed; no interval below 2 pairs.
+``--group-by folder`` groups runs by their parent folder instead of their overrides
+(e.g. ``synth10/main/{flex,off}/<seed>``).
+
 Group labels leave out the overrides common to every run (listed once in ``report.md``).
 Outputs under ``--out`` (default ``<first DIR>/report``): ``report.md`` / ``report.csv``
-(one row per group), ``runs.csv`` (one row per run), ``metrics_long.csv`` (group ×
-metric: mean, std, n, delta), ``groups/<group>.md|csv`` (per-seed rows + mean ± std),
-``miou_by_domain.png`` and, when there is a baseline, ``deltas.png``. With ``--x KEY``
+(one row per group; Δ cells ``Δ [low, high]``; ``report.md`` ends with the comparison
+table), ``comparisons.md|csv`` (group × metric: Δ, interval, p, pairs, methods),
+``runs.csv`` (one row per run), ``metrics_long.csv`` (group × metric: mean, std, n,
+delta, ci_low, ci_high, p_value, n_pairs, ...), ``groups/<group>.md|csv`` (per-seed
+rows + mean ± std), ``miou_by_domain.png`` (error bars: t interval of the mean) and,
+when there is a baseline, ``deltas.png`` (error bars: interval of Δ). With ``--x KEY``
 (a swept config value, e.g. ``data.misalignment_px``) also ``versus_<KEY>.md|csv`` and
-``versus_<KEY>.png``: every metric against that value, one line per group without it.
+``versus_<KEY>.png``: every metric against that value, one line per group without it,
+and ``versus_<KEY>_delta.md|csv|png``: Δ vs the baseline at the same value.
 """
 from __future__ import annotations
 
