@@ -322,6 +322,7 @@ def test_group_by_folder_reads_the_synth10_layout(tmp_path):
         report.load_runs([root], group_by="name")
 
 
+@pytest.mark.slow
 def test_versus_deltas_pair_within_each_value(tmp_path):
     root = tmp_path / "grid"
     for px, gain in ((0, 0.5), (8, 3.0)):
@@ -344,3 +345,19 @@ def test_versus_deltas_pair_within_each_value(tmp_path):
     md = (out / "versus_data.misalignment_px_delta.md").read_text()
     assert "| (defaults) | 8 | flex.gap.enabled=false" in md and "| mean | +3.10 [" in md
     assert (out / "versus_data.misalignment_px_delta.png").stat().st_size > 1000
+
+
+def test_duplicate_seeds_in_a_group_fall_back_to_welch(tmp_path, caplog):
+    from scipy import stats as sps
+
+    root = synth10(tmp_path / "a", flex_seeds=range(3), off_seeds=range(3))
+    synth10(tmp_path / "b", flex_seeds=range(3), off_seeds=())  # FLEX seeds 0-2 a second time
+    runs = report.load_runs([root, tmp_path / "b"])
+    with caplog.at_level("WARNING"):
+        comps = report.comparisons(report.runs_frame(runs), report.assign_baselines(runs))
+    assert "cannot be paired" in caplog.text
+    row = comps.set_index("metric").loc["mean"]
+    flex = [SEED_BASE[s] + GAIN[s] for s in range(3)] * 2
+    ref = sps.ttest_ind(flex, [SEED_BASE[s] for s in range(3)], equal_var=False)
+    assert row["interval"] == "Welch t" and row["n"] == 6 and row["n_base"] == 3
+    assert (row["low"], row["high"]) == pytest.approx(tuple(ref.confidence_interval(0.95)))
