@@ -3,13 +3,47 @@
 # DAFormer/MiT-B0 embed 32, batch 4, optim=synthdrive, 800 steps). Sequential, 2 threads.
 # About 4.5 min per run on 2 idle cores: main ≈ 27 min, ablation ≈ 40 min, misalignment ≈ 36 min.
 #   bash experiments/synthdrive.sh [main|ablation|misalignment|report|analysis ...]   (default: all)
+# Seed-powered sweeps (issue 15; paired by seed, docs/statistics.md; pre-declared grid:
+# experiments/synthdrive_grid.md). One run per folder <OUT10>/<stage>/<arm>/<seed>; a run
+# whose results.json exists is skipped, so a stage can be restarted and shares runs:
+#   main10      FLEX-Seg vs flex=off, seeds 0-9 (20 runs, ≈ 90 min)
+#   ablation5   GAP, UBE, GAP+UBE (HAS off), seeds 0-4; "all" and the baseline are main10's (15 runs, ≈ 70 min)
+#   grid        experiments/synthdrive_grid.md: misalignment 0/8/12 px, 2400 steps, embed_dim 256;
+#               FLEX-Seg vs flex=off, seeds 0-2 per point; 4 px / 800 steps is main10 (30 runs)
+#   report10 | report_ablation5 | report_grid   flexseg.report with the paired comparison
+#   bash experiments/synthdrive.sh main10 report10    (not part of the default "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-logs/experiments/synth}
+OUT10=${OUT10:-logs/experiments/synth10}
+RESULTS10=${RESULTS10:-experiments/results}
 stages=("${@:-main ablation misalignment report analysis}")
 # shellcheck disable=SC2206
 stages=(${stages[*]})
+
+# run_one DIR SEED [OVERRIDES...]: one training run in DIR unless DIR/results.json exists.
+# Same command line as a plain `python -m flexseg.train seed=S hydra.run.dir=DIR [overrides]`.
+run_one() {
+  local dir=$1 seed=$2
+  shift 2
+  if [[ -f "$dir/results.json" ]]; then
+    echo "skip $dir (results.json exists)"
+    return 0
+  fi
+  echo "run  $dir: seed=$seed $*"
+  $PY -m flexseg.train "seed=$seed" "hydra.run.dir=$dir" "$@"
+}
+
+# pair DIR SEEDS [OVERRIDES...]: FLEX-Seg in DIR/flex/<seed> and flex=off in DIR/off/<seed>.
+pair() {
+  local dir=$1 seeds=$2 seed
+  shift 2
+  for seed in $seeds; do
+    run_one "$dir/flex/$seed" "$seed" "$@"
+    run_one "$dir/off/$seed" "$seed" "$@" flex=off
+  done
+}
 
 for stage in "${stages[@]}"; do
   case "$stage" in
@@ -36,6 +70,33 @@ for stage in "${stages[@]}"; do
       cp "$OUT/analysis/main_0/error_rates.png" experiments/results/analysis/flex_seed0_error_rates.png
       cp "$OUT/analysis/main_0/examples.png" experiments/results/analysis/flex_seed0_examples.png
       cp "$OUT/analysis/main_1/analysis.md" experiments/results/analysis/baseline_seed0.md ;;
-    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis)" >&2; exit 2 ;;
+    main10)  # FLEX-Seg vs the plain-CE baseline, seeds 0-9, paired by seed
+      pair "$OUT10/main" "0 1 2 3 4 5 6 7 8 9" ;;
+    ablation5)  # the module rows, HAS off as in the paper's ablation; seeds 0-4
+      for seed in 0 1 2 3 4; do
+        run_one "$OUT10/ablation/gap/$seed" "$seed" flex.ube.enabled=false flex.has.enabled=false
+        run_one "$OUT10/ablation/ube/$seed" "$seed" flex.gap.enabled=false flex.has.enabled=false
+        run_one "$OUT10/ablation/gap_ube/$seed" "$seed" flex.has.enabled=false
+      done ;;
+    grid)  # experiments/synthdrive_grid.md: one factor at a time around the default point
+      for px in 0 8 12; do pair "$OUT10/grid/px$px" "0 1 2" "data.misalignment_px=$px"; done
+      pair "$OUT10/grid/steps2400" "0 1 2" trainer.max_steps=2400
+      pair "$OUT10/grid/embed256" "0 1 2" model.embed_dim=256 ;;
+    report10)  # H1, H2 of experiments/synthdrive_grid.md (95 %, Bonferroni 98.75 %, robustness)
+      $PY -m flexseg.report "$OUT10/main" --group-by folder --out "$RESULTS10/synthdrive10_main"
+      $PY -m flexseg.report "$OUT10/main" --group-by folder --level 0.9875 --out "$RESULTS10/synthdrive10_main_bonferroni"
+      $PY -m flexseg.report "$OUT10/main" --group-by folder --test wilcoxon --ci bootstrap \
+        --out "$RESULTS10/synthdrive10_main_wilcoxon_bootstrap" ;;
+    report_ablation5)  # H3a/H3b; seeds 0-4 of main10 are the "all" row and the baseline (5-9 dropped, with a warning)
+      $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder --out "$RESULTS10/synthdrive10_ablation"
+      $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder --level 0.9875 \
+        --out "$RESULTS10/synthdrive10_ablation_bonferroni"
+      $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder \
+        --baseline flex.gap.enabled=false flex.ube.enabled=true flex.has.enabled=false \
+        --out "$RESULTS10/synthdrive10_ablation_vs_ube" ;;
+    report_grid)  # Δ against misalignment (4 px = main10, all 10 seeds) and the other points
+      $PY -m flexseg.report "$OUT10/main" "$OUT10/grid" --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid" ;;
+    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|report10|report_ablation5|report_grid)" >&2
+       exit 2 ;;
   esac
 done

@@ -15,13 +15,25 @@ Deltas are taken against a baseline group: the one matching ``--baseline KEY=VAL
 has GAP, UBE and HAS all off; each group is compared with the closest such baseline
 (fewest differing config values), so HRDA+FLEX is compared with HRDA+DGInStyle.
 
+Each group is compared with its baseline **paired by seed** (docs/statistics.md;
+:mod:`flexseg.stats`): Δ = mean of the per-seed differences over the seeds both groups
+have (the others dropped with a warning), its interval (``--ci t``: Student t, default;
+``bootstrap``: percentile) and p-value (``--test signflip``: exact sign-flip, default;
+``wilcoxon``; ``t``); Welch's t when the groups share no seed; no interval below 2 pairs.
+``--group-by folder`` groups runs by their parent folder instead of their overrides
+(e.g. ``synth10/main/{flex,off}/<seed>``).
+
 Group labels leave out the overrides common to every run (listed once in ``report.md``).
 Outputs under ``--out`` (default ``<first DIR>/report``): ``report.md`` / ``report.csv``
-(one row per group), ``runs.csv`` (one row per run), ``metrics_long.csv`` (group ×
-metric: mean, std, n, delta), ``groups/<group>.md|csv`` (per-seed rows + mean ± std),
-``miou_by_domain.png`` and, when there is a baseline, ``deltas.png``. With ``--x KEY``
+(one row per group; Δ cells ``Δ [low, high]``; ``report.md`` ends with the comparison
+table), ``comparisons.md|csv`` (group × metric: Δ, interval, p, pairs, methods),
+``runs.csv`` (one row per run), ``metrics_long.csv`` (group × metric: mean, std, n,
+delta, ci_low, ci_high, p_value, n_pairs, ...), ``groups/<group>.md|csv`` (per-seed
+rows + mean ± std), ``miou_by_domain.png`` (error bars: t interval of the mean) and,
+when there is a baseline, ``deltas.png`` (error bars: interval of Δ). With ``--x KEY``
 (a swept config value, e.g. ``data.misalignment_px``) also ``versus_<KEY>.md|csv`` and
-``versus_<KEY>.png``: every metric against that value, one line per group without it.
+``versus_<KEY>.png``: every metric against that value, one line per group without it,
+and ``versus_<KEY>_delta.md|csv|png``: Δ vs the baseline at the same value.
 """
 from __future__ import annotations
 
@@ -38,6 +50,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 import yaml
 
+from flexseg import stats
 from flexseg.utils.tables import markdown_table
 
 log = logging.getLogger(__name__)
@@ -81,6 +94,8 @@ class Run:
     results: dict[str, Any]
     overrides: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    #: Group label set by ``load_runs(..., group_by="folder")`` (else groups come from overrides).
+    label: str | None = None
 
     @property
     def seed(self) -> int:
@@ -159,10 +174,29 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(path=run_dir, results=results, overrides=overrides, config=config)
 
 
-def load_runs(paths: Iterable[str | Path]) -> list[Run]:
+GROUP_BY = ("overrides", "folder")
+
+
+def folder_label(run_dir: Path, root: Path) -> str:
+    """Group label of a run found under ``root`` by folder: the path of the run's parent
+    folder relative to ``root`` (``synth10/main/flex/3`` under ``synth10`` → ``main/flex``),
+    or the parent's name when the run sits directly in ``root`` or ``root`` is the run."""
+    parent = run_dir.parent
+    try:
+        rel = parent.relative_to(root)
+    except ValueError:
+        rel = Path(".")
+    return str(rel) if str(rel) != "." else parent.name
+
+
+def load_runs(paths: Iterable[str | Path], group_by: str = "overrides") -> list[Run]:
     """All finished runs under ``paths`` (run dirs, multirun dirs, or any parent folder),
-    sorted by path (job 2 before job 10). Raises :class:`NoRunsError` naming the folders
-    without a run, ``FileNotFoundError`` for a missing folder."""
+    sorted by path (job 2 before job 10). ``group_by="folder"`` labels each run's group by
+    its parent folder (:func:`folder_label`, e.g. ``logs/.../synth10/main/{flex,off}/<seed>``)
+    instead of its overrides. Raises :class:`NoRunsError` naming the folders without a
+    run, ``FileNotFoundError`` for a missing folder."""
+    if group_by not in GROUP_BY:
+        raise ValueError(f"group_by must be one of {GROUP_BY}, got {group_by!r}")
     runs: list[Run] = []
     for p in paths:
         p = Path(p)
@@ -173,7 +207,11 @@ def load_runs(paths: Iterable[str | Path]) -> list[Run]:
             unfinished = sorted(d.parent for d in p.rglob(".hydra"))
             hint = f" ({len(unfinished)} run folder(s) without results.json: unfinished?)" if unfinished else ""
             raise NoRunsError(f"no finished run (results.json) under {p}{hint}")
-        runs += [load_run(f.parent) for f in found]
+        for f in found:
+            run = load_run(f.parent)
+            if group_by == "folder":
+                run.label = folder_label(f.parent, p)
+            runs.append(run)
     return runs
 
 
@@ -194,6 +232,8 @@ def group_labels(runs: Sequence[Run], ignore: Sequence[str] = DEFAULT_IGNORED) -
     """Display label of each run's group: its grouping overrides minus the
     :func:`common_overrides` (``(common)`` when nothing is left, ``(defaults)`` for runs
     without any override). Distinct groups keep distinct labels."""
+    if runs and all(r.label is not None for r in runs):
+        return [str(r.label) for r in runs]
     shared = common_overrides(runs, ignore) if len({r.group(ignore) for r in runs}) > 1 else {}
     labels = []
     for r in runs:
@@ -325,12 +365,20 @@ def _config_distance(a: Mapping[str, Any], b: Mapping[str, Any]) -> int:
 def assign_baselines(runs: Sequence[Run], baseline: Mapping[str, Any] | None = None,
                      ignore: Sequence[str] = DEFAULT_IGNORED) -> dict[str, str]:
     """group → its baseline group (the closest baseline by config; a baseline is its own)."""
-    bases = baseline_groups(runs, baseline, ignore)
+    return _closest_baselines(runs, group_labels(runs, ignore), baseline)
+
+
+def _closest_baselines(runs: Sequence[Run], labels: Sequence[str], baseline: Mapping[str, Any] | None) -> dict[str, str]:
+    """:func:`assign_baselines` for given group ``labels`` (one per run)."""
+    wanted = dict(baseline) if baseline else FLEX_OFF
+    bases: list[str] = []
+    first: dict[str, dict[str, Any]] = {}
+    for g, r in zip(labels, runs):
+        first.setdefault(g, r.config)
+        if g not in bases and (_matches(r.config, wanted) or _matches(r.overrides, wanted)):
+            bases.append(g)
     if not bases:
         return {}
-    first: dict[str, dict[str, Any]] = {}
-    for g, r in zip(group_labels(runs, ignore), runs):
-        first.setdefault(g, r.config)
     return {g: min(bases, key=lambda b: (_config_distance(cfg, first[b]), bases.index(b))) for g, cfg in first.items()}
 
 
@@ -346,7 +394,118 @@ def with_deltas(agg: pd.DataFrame, baselines: Mapping[str, str]) -> pd.DataFrame
     return out
 
 
+#: Contrasts tested per run besides the metrics: value = first − second (percent points),
+#: so their Δ is the difference of the two Δs (e.g. "is the gain larger under adverse
+#: conditions?": Δ(adverse − clear) = Δ adverse − Δ clear).
+CONTRASTS: dict[str, tuple[str, str]] = {"adverse − clear": ("adverse", "clear"), "Avg2 − Avg3": ("Avg2", "Avg3")}
+COMPARISON_COLUMNS = ["group", "baseline", "metric", "delta", "low", "high", "ci_low", "ci_high", "p_value",
+                      "n_pairs", "n", "n_base", "interval", "test"]
+
+
+def with_contrasts(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (:func:`runs_frame`) plus one column per :data:`CONTRASTS` entry whose two
+    metrics are both present."""
+    out = frame.copy()
+    for name, (first, second) in CONTRASTS.items():
+        if first in out.columns and second in out.columns:
+            out[name] = out[first] - out[second]
+    return out
+
+
+def comparisons(frame: pd.DataFrame, baselines: Mapping[str, str], ci: str = "t", test: str = "signflip",
+                level: float = 0.95, n_resamples: int = stats.BOOTSTRAP_RESAMPLES) -> pd.DataFrame:
+    """Every group against its baseline (``baselines``: group → baseline group, the
+    baseline itself left out), per metric of ``frame`` (:func:`runs_frame`) and per
+    :data:`CONTRASTS` entry, with :func:`flexseg.stats.compare`: paired by seed when both
+    groups share seeds (seeds without a partner dropped, with a warning), else Welch.
+
+    Columns (:data:`COMPARISON_COLUMNS`): ``delta`` (mean paired difference, or difference
+    of means when unpaired; percent points), ``low``/``high`` (the ``ci`` interval),
+    ``ci_low``/``ci_high`` (the t interval: paired t, or Welch), ``p_value`` (``test``;
+    Welch's when unpaired), ``n_pairs`` (0 unpaired), ``n``/``n_base`` (runs with a value),
+    ``interval`` and ``test`` (names of the methods used)."""
+    frame = with_contrasts(frame)
+    metrics = metric_order([c for c in frame.columns if c not in ("group", "seed", "path", *CONTRASTS)])
+    metrics += [c for c in CONTRASTS if c in frame.columns]
+    rows = []
+    for group, base in baselines.items():
+        if group == base:
+            continue
+        sub, ref = frame[frame["group"] == group], frame[frame["group"] == base]
+        seeds, base_seeds = list(sub["seed"]), list(ref["seed"])
+        if len(set(seeds)) < len(seeds) or len(set(base_seeds)) < len(base_seeds):
+            log.warning("%s vs %s: a seed occurs twice in a group, so runs cannot be paired by seed: "
+                        "Welch's unpaired t instead", group, base)
+        elif set(seeds) & set(base_seeds) and set(seeds) != set(base_seeds):
+            lonely = [f"{sorted(set(x) - set(y))} of {name}" for x, y, name in
+                      ((seeds, base_seeds, group), (base_seeds, seeds, base)) if set(x) - set(y)]
+            log.warning("%s vs %s: seeds %s have no partner: dropped from the paired comparison",
+                        group, base, " and ".join(lonely))
+        elif not set(seeds) & set(base_seeds):
+            log.warning("%s vs %s share no seed: Welch's unpaired t", group, base)
+        for m in metrics:
+            res, _, _ = stats.compare(list(zip(sub["seed"], sub[m])), list(zip(ref["seed"], ref[m])), ci, test, level,
+                                      n_resamples)
+            rows.append({"group": group, "baseline": base, "metric": m, "delta": res.delta, "low": res.low,
+                         "high": res.high, "ci_low": res.t_low, "ci_high": res.t_high, "p_value": res.p_value,
+                         "n_pairs": res.n_pairs, "n": res.n_a, "n_base": res.n_b, "interval": res.interval,
+                         "test": res.test})
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def with_comparisons(agg: pd.DataFrame, comps: pd.DataFrame) -> pd.DataFrame:
+    """``agg`` (with :func:`with_deltas`) plus ``ci_low``/``ci_high`` (95 % t interval of
+    ``delta``: paired t, or Welch when the groups share no seed), ``p_value``, ``n_pairs``
+    (0 when unpaired or for a baseline row), ``delta_paired`` (the interval's centre: the
+    mean paired difference, = ``delta`` when every seed has a partner), ``interval`` and
+    ``test``. Baseline rows and groups without a baseline: NaN / empty."""
+    out = agg.copy()
+    key = comps.set_index(["group", "metric"]) if not comps.empty else None
+    cols = {"ci_low": "ci_low", "ci_high": "ci_high", "p_value": "p_value", "n_pairs": "n_pairs",
+            "delta_paired": "delta", "interval": "interval", "test": "test"}
+    for col, src in cols.items():
+        values = []
+        for g, m in zip(out["group"], out["metric"]):
+            hit = key is not None and (g, m) in key.index
+            default = 0 if col == "n_pairs" else ("" if col in ("interval", "test") else float("nan"))
+            values.append(key.at[(g, m), src] if hit else default)
+        out[col] = values
+    out["n_pairs"] = out["n_pairs"].astype(int)
+    return out
+
+
 # ------------------------------------------------------------------------ tables
+def fmt_delta_ci(delta: float, low: float, high: float, digits: int = 2) -> str:
+    """``"+1.48 [+0.20, +2.76]"``; without an interval (n < 2) ``"+1.48"``; NaN Δ → ``—``."""
+    if delta is None or math.isnan(delta):
+        return "—"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{delta:+.{digits}f}"
+    return f"{delta:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def fmt_p(p: float) -> str:
+    """p-value with 2 significant digits (``0.031``, ``0.0020``, ``<1e-4``); NaN → ``—``."""
+    if p is None or math.isnan(p):
+        return "—"
+    if p < 1e-4:
+        return "<1e-4"
+    return f"{p:.2g}" if p < 0.1 else f"{p:.2f}"
+
+
+def comparison_table(comps: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Markdown-ready table: one row per (group, metric) of :func:`comparisons` without the
+    per-domain accuracies: ``Δ [low, high]`` (the chosen interval), ``p``, ``n`` (pairs, or
+    ``a+b`` runs when unpaired), ``interval``, ``test``."""
+    rows = []
+    for r in comps[~comps["metric"].str.contains("/")].itertuples(index=False):
+        n = str(r.n_pairs) if r.interval.startswith("paired") else f"{r.n}+{r.n_base}"
+        rows.append({"group": r.group, "baseline": r.baseline, "metric": r.metric,
+                     f"Δ [{100 * level:g} % CI]": fmt_delta_ci(r.delta, r.low, r.high), "p": fmt_p(r.p_value),
+                     "n": n, "interval": r.interval, "test": r.test})
+    return pd.DataFrame(rows)
+
+
 def fmt_mean_std(mean: float, std: float, n: int, digits: int = 2) -> str:
     """``"48.58 ± 0.12"``; a single run prints the mean only; NaN → ``—``."""
     if mean is None or math.isnan(mean):
@@ -356,10 +515,14 @@ def fmt_mean_std(mean: float, std: float, n: int, digits: int = 2) -> str:
     return f"{mean:.{digits}f}"
 
 
-def summary_table(agg: pd.DataFrame) -> pd.DataFrame:
+def summary_table(agg: pd.DataFrame, comps: pd.DataFrame | None = None) -> pd.DataFrame:
     """Wide table, one row per group: ``n``, then per metric ``mean ± std`` strings, then
     ``Δ <main average>`` columns when deltas are present. Main averages: Avg2/Avg3/Avg5
-    (real) or mean/adverse (synthdrive); accuracy columns are the domain means."""
+    (real) or mean/adverse (synthdrive); accuracy columns are the domain means. With
+    ``comps`` (:func:`comparisons`) the Δ cells read ``Δ [low, high]`` (Δ and interval
+    of the comparison, i.e. paired by seed when possible) and ``pairs`` / ``test`` columns
+    say how many seed pairs and which test were used."""
+    comp = comps.set_index(["group", "metric"]) if comps is not None and not comps.empty else None
     metrics = [m for m in metric_order(agg["metric"].unique()) if "/" not in m]
     rows = []
     for group, sub in agg.groupby("group", sort=False):
@@ -369,10 +532,19 @@ def summary_table(agg: pd.DataFrame) -> pd.DataFrame:
             if m in by.index:
                 row[m] = fmt_mean_std(by.at[m, "mean"], by.at[m, "std"], int(by.at[m, "n"]))
         if "delta" in by.columns and by["baseline"].iloc[0]:
-            for m in [a for a in (*REAL_AVERAGES, "mean", "adverse", "boundary_acc") if a in by.index]:
+            main = [a for a in (*REAL_AVERAGES, "mean", "adverse", "boundary_acc") if a in by.index]
+            for m in main:
                 d = by.at[m, "delta"]
-                row[f"Δ {m}"] = "—" if math.isnan(d) else f"{d:+.2f}"
+                if comp is not None and (group, m) in comp.index:
+                    c = comp.loc[(group, m)]
+                    row[f"Δ {m}"] = fmt_delta_ci(c["delta"], c["low"], c["high"])
+                else:
+                    row[f"Δ {m}"] = "—" if math.isnan(d) else f"{d:+.2f}"
             row["baseline"] = "(this)" if by["baseline"].iloc[0] == group else by["baseline"].iloc[0]
+            if comp is not None:
+                c = comp.loc[(group, main[0])] if main and (group, main[0]) in comp.index else None
+                row["pairs"] = "" if c is None else (str(c["n_pairs"]) if c["interval"].startswith("paired") else "0")
+                row["test"] = "" if c is None else f"{c['interval']}, p: {c['test']}"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -399,8 +571,19 @@ def group_table(frame: pd.DataFrame, group: str) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------- plots
-def plot_domains(agg: pd.DataFrame, path: Path) -> Path:
-    """Grouped bars: x = domains and averages, one bar per group, error bars = std."""
+def _ci_half_widths(std: Iterable[float], n: Iterable[int], level: float = 0.95) -> list[float]:
+    """t-interval half widths of group means (0 where there is no interval: n < 2)."""
+    out = []
+    for s_, n_ in zip(std, n):
+        n_ = 0 if n_ is None or (isinstance(n_, float) and math.isnan(n_)) else int(n_)
+        half = stats.mean_half_width(s_, n_, level)
+        out.append(0.0 if math.isnan(half) else half)
+    return out
+
+
+def plot_domains(agg: pd.DataFrame, path: Path, level: float = 0.95) -> Path:
+    """Grouped bars: x = domains and averages, one bar per group, error bars = the t
+    interval of the group mean (t_{n−1} · std / √n; none for a single run)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -416,11 +599,12 @@ def plot_domains(agg: pd.DataFrame, path: Path) -> Path:
     for i, g in enumerate(groups):
         mean = [table["mean"].get((g, m), np.nan) for m in metrics]
         std = [table["std"].get((g, m), np.nan) for m in metrics]
-        ax.bar(x + (i - (len(groups) - 1) / 2) * width, mean, width, yerr=np.nan_to_num(std), capsize=2,
+        n = [table["n"].get((g, m), 0) for m in metrics]
+        ax.bar(x + (i - (len(groups) - 1) / 2) * width, mean, width, yerr=_ci_half_widths(std, n, level), capsize=2,
                label=g if len(g) < 60 else g[:57] + "…")
     ax.set_xticks(x, metrics)
     ax.set_ylabel("mIoU (%)")
-    ax.set_title("mIoU per domain (mean ± std over seeds)")
+    ax.set_title(f"mIoU per domain (mean over seeds, {100 * level:g} % CI of the mean)")
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -428,9 +612,11 @@ def plot_domains(agg: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def plot_deltas(agg: pd.DataFrame, path: Path) -> Path | None:
-    """Horizontal bars of Δ (percent points) vs baseline of the main averages per group;
-    ``None`` when no delta is available."""
+def plot_deltas(agg: pd.DataFrame, path: Path, comps: pd.DataFrame | None = None, level: float = 0.95) -> Path | None:
+    """Horizontal bars of Δ (percent points) vs baseline of the main averages per group,
+    with the comparison's interval as error bar when ``comps`` (:func:`comparisons`) is
+    given (bars then show its Δ: paired by seed when possible); ``None`` when no delta
+    is available."""
     if "delta" not in agg.columns:
         return None
     keys = [m for m in (*REAL_AVERAGES, "mean", "adverse") if m in set(agg["metric"])]
@@ -445,14 +631,24 @@ def plot_deltas(agg: pd.DataFrame, path: Path) -> Path | None:
 
     groups = list(dict.fromkeys(sub["group"]))
     table = sub.set_index(["group", "metric"])["delta"]
+    comp = comps.set_index(["group", "metric"]) if comps is not None and not comps.empty else None
     y = np.arange(len(groups))
     height = 0.8 / len(keys)
     fig, ax = plt.subplots(figsize=(7.0, 1.0 + 0.5 * len(groups) * max(1, len(keys)) ** 0.5))
     for i, m in enumerate(keys):
-        ax.barh(y + (i - (len(keys) - 1) / 2) * height, [table.get((g, m), np.nan) for g in groups], height, label=m)
+        if comp is not None:
+            found = [(g, m) in comp.index for g in groups]
+            delta = [comp.at[(g, m), "delta"] if f else np.nan for g, f in zip(groups, found)]
+            low = [comp.at[(g, m), "low"] if f else np.nan for g, f in zip(groups, found)]
+            high = [comp.at[(g, m), "high"] if f else np.nan for g, f in zip(groups, found)]
+            err = np.nan_to_num(np.array([np.subtract(delta, low), np.subtract(high, delta)], dtype=float))
+            ax.barh(y + (i - (len(keys) - 1) / 2) * height, delta, height, xerr=err, capsize=2, label=m)
+        else:
+            ax.barh(y + (i - (len(keys) - 1) / 2) * height, [table.get((g, m), np.nan) for g in groups], height, label=m)
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_yticks(y, [g if len(g) < 50 else g[:47] + "…" for g in groups], fontsize="x-small")
-    ax.set_xlabel("Δ mIoU vs baseline (percent points)")
+    ax.set_xlabel("Δ mIoU vs baseline (percent points)"
+                  + (f", {100 * level:g} % CI of the difference" if comp is not None else ""))
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -476,6 +672,72 @@ def versus_frame(runs: Sequence[Run], key: str, ignore: Sequence[str] = DEFAULT_
     return out.sort_values(["group", key], kind="stable").reset_index(drop=True)
 
 
+def versus_comparisons(runs: Sequence[Run], key: str, baseline: Mapping[str, Any] | None = None,
+                       ignore: Sequence[str] = DEFAULT_IGNORED, ci: str = "t", test: str = "signflip",
+                       level: float = 0.95, n_resamples: int = stats.BOOTSTRAP_RESAMPLES) -> pd.DataFrame:
+    """:func:`comparisons` at each value of the swept config value ``key``: every group
+    (labels as in :func:`versus_frame`) against the closest baseline group *at the same
+    value*, paired by seed. Columns: ``key`` then :data:`COMPARISON_COLUMNS`; empty when
+    no baseline exists."""
+    missing = [str(r.path) for r in runs if key not in r.config]
+    if missing:
+        raise ValueError(f"--x {key}: not a config key of {missing[0]} (and {len(missing) - 1} more)")
+    frame = runs_frame(runs, (*ignore, key))
+    values = [r.config[key] for r in runs]
+    parts = []
+    for x in dict.fromkeys(values):
+        idx = [i for i, v in enumerate(values) if v == x]
+        sub_runs = [runs[i] for i in idx]
+        bases = _closest_baselines(sub_runs, [frame["group"].iloc[i] for i in idx], baseline)
+        if bases:
+            comp = comparisons(frame.iloc[idx], bases, ci, test, level, n_resamples)
+            comp.insert(0, key, x)
+            parts.append(comp)
+    if not parts:
+        return pd.DataFrame(columns=[key, *COMPARISON_COLUMNS])
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["group", key], kind="stable").reset_index(drop=True)
+
+
+def plot_versus_deltas(vc: pd.DataFrame, key: str, path: Path, level: float = 0.95) -> Path | None:
+    """Δ vs baseline against ``key``, one panel per main average (and ``adverse − clear`` /
+    ``Avg2 − Avg3``), one line per group, error bars = the comparison's interval;
+    ``None`` without comparisons."""
+    keys = [m for m in (*REAL_AVERAGES, "mean", "adverse", "clear", *CONTRASTS, "boundary_acc")
+            if m in set(vc["metric"])]
+    if vc.empty or not keys:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows + 0.6), squeeze=False)
+    for ax, m in zip(axes.flat, keys):
+        for g in dict.fromkeys(vc["group"]):
+            sub = vc[(vc["group"] == g) & (vc["metric"] == m)]
+            delta, low, high = (sub[c].to_numpy(float) for c in ("delta", "low", "high"))
+            err = np.nan_to_num(np.array([delta - low, high - delta]))
+            ax.errorbar(sub[key].astype(float), delta, yerr=err, marker="o", capsize=2,
+                        label=g if len(g) < 50 else g[:47] + "…")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_title(f"Δ {m}", fontsize="small")
+        ax.set_xlabel(key, fontsize="x-small")
+        ax.set_ylabel(f"Δ (points, {100 * level:g} % CI)", fontsize="x-small")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize="x-small")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def versus_table(vs: pd.DataFrame, key: str) -> pd.DataFrame:
     """Wide table: one row per (group, ``key`` value), one column per metric (mean ± std)."""
     rows = []
@@ -487,8 +749,9 @@ def versus_table(vs: pd.DataFrame, key: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_versus(vs: pd.DataFrame, key: str, path: Path) -> Path:
-    """One panel per domain (and the averages): mIoU against ``key``, one line per group."""
+def plot_versus(vs: pd.DataFrame, key: str, path: Path, level: float = 0.95) -> Path:
+    """One panel per domain (and the averages): mIoU against ``key``, one line per group,
+    error bars = t interval of the mean over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -503,7 +766,7 @@ def plot_versus(vs: pd.DataFrame, key: str, path: Path) -> Path:
     for ax, m in zip(axes.flat, metrics):
         for g in groups:
             sub = vs[(vs["group"] == g) & (vs["metric"] == m)]
-            ax.errorbar(sub[key].astype(float), sub["mean"], yerr=np.nan_to_num(sub["std"].to_numpy(float)),
+            ax.errorbar(sub[key].astype(float), sub["mean"], yerr=_ci_half_widths(sub["std"], sub["n"], level),
                         marker="o", capsize=2, label=g if len(g) < 50 else g[:47] + "…")
         ax.set_title(m, fontsize="small")
         ax.set_xlabel(key, fontsize="x-small")
@@ -521,46 +784,75 @@ def plot_versus(vs: pd.DataFrame, key: str, path: Path) -> Path:
 
 # ---------------------------------------------------------------------------- CLI
 def write_report(runs: Sequence[Run], out: Path, baseline: Mapping[str, Any] | None = None,
-                 ignore: Sequence[str] = DEFAULT_IGNORED) -> pd.DataFrame:
-    """Write every table and plot to ``out``; returns the summary table."""
+                 ignore: Sequence[str] = DEFAULT_IGNORED, ci: str = "t", test: str = "signflip",
+                 level: float = 0.95, n_resamples: int = stats.BOOTSTRAP_RESAMPLES) -> pd.DataFrame:
+    """Write every table and plot to ``out``; returns the summary table. ``ci``, ``test``,
+    ``level``, ``n_resamples``: the comparison with the baseline (:func:`comparisons`)."""
     out.mkdir(parents=True, exist_ok=True)
     frame = runs_frame(runs, ignore)
     agg = aggregate(runs, ignore)
     bases = assign_baselines(runs, baseline, ignore)
     if baseline and not bases:
         log.warning("no group matches --baseline %s: no deltas", baseline)
+    comps = None
     if bases:
-        agg = with_deltas(agg, bases)
-    summary = summary_table(agg)
+        comps = comparisons(frame, bases, ci, test, level, n_resamples)
+        agg = with_comparisons(with_deltas(agg, bases), comps)
+    summary = summary_table(agg, comps)
     shared = common_overrides(runs, ignore) if summary.shape[0] > 1 else {}
     frame.to_csv(out / "runs.csv", index=False)
     agg.to_csv(out / "metrics_long.csv", index=False)
     summary.to_csv(out / "report.csv", index=False)
     common = " ".join(f"`{k}={v}`" for k, v in sorted(shared.items()))
-    (out / "report.md").write_text(
-        "# Results (mIoU %, mean ± sample std over seeds)\n\n"
-        + (f"Common to all groups: {common}\n\n" if common else "")
-        + to_markdown(summary)
-    )
+    text = ("# Results (mIoU %, mean ± sample std over seeds)\n\n"
+            + (f"Common to all groups: {common}\n\n" if common else "") + to_markdown(summary))
+    if comps is not None and not comps.empty:
+        comps.to_csv(out / "comparisons.csv", index=False)
+        table = comparison_table(comps, level)
+        methods = ("t interval on the per-seed differences" if ci == "t" else
+                   f"percentile bootstrap of the per-seed differences ({n_resamples} resamples, seed "
+                   f"{stats.BOOTSTRAP_SEED})")
+        section = (f"## Comparisons with the baseline (percent points, {100 * level:g} % CI)\n\n"
+                   f"Paired by seed where both groups share seeds (n = pairs): Δ = mean of the per-seed "
+                   f"differences, interval = {methods}, p = two-sided {stats.TEST_NAMES[test]} test. "
+                   "Groups without shared seeds: Welch's t (n = runs of each group). "
+                   "`adverse − clear` / `Avg2 − Avg3`: Δ of the first minus Δ of the second. "
+                   "Method: docs/statistics.md.\n\n" + to_markdown(table))
+        (out / "comparisons.md").write_text("# " + section[3:])
+        text += "\n" + section
+    (out / "report.md").write_text(text)
     (out / "groups").mkdir(exist_ok=True)
     for group in dict.fromkeys(frame["group"]):
         table = group_table(frame, group)
         table.to_csv(out / "groups" / f"{_slug(group)}.csv", index=False)
         (out / "groups" / f"{_slug(group)}.md").write_text(f"# {group}\n\n" + to_markdown(table))
-    plot_domains(agg, out / "miou_by_domain.png")
-    plot_deltas(agg, out / "deltas.png")
+    plot_domains(agg, out / "miou_by_domain.png", level)
+    plot_deltas(agg, out / "deltas.png", comps, level)
     return summary
 
 
-def write_versus(runs: Sequence[Run], key: str, out: Path, ignore: Sequence[str] = DEFAULT_IGNORED) -> pd.DataFrame:
-    """``versus_<key>.md|csv`` (table) and ``versus_<key>.png`` (mIoU against ``key``)."""
+def write_versus(runs: Sequence[Run], key: str, out: Path, ignore: Sequence[str] = DEFAULT_IGNORED,
+                 baseline: Mapping[str, Any] | None = None, ci: str = "t", test: str = "signflip",
+                 level: float = 0.95, n_resamples: int = stats.BOOTSTRAP_RESAMPLES) -> pd.DataFrame:
+    """``versus_<key>.md|csv`` (table) and ``versus_<key>.png`` (mIoU against ``key``); when
+    a baseline exists at some value, ``versus_<key>_delta.md|csv|png``: Δ vs the baseline
+    at the same value with its interval (:func:`versus_comparisons`)."""
     vs = versus_frame(runs, key, ignore)
     table = versus_table(vs, key)
     slug = _slug(key)
     vs.to_csv(out / f"versus_{slug}_long.csv", index=False)
     table.to_csv(out / f"versus_{slug}.csv", index=False)
     (out / f"versus_{slug}.md").write_text(f"# Results against `{key}` (%, mean ± std over seeds)\n\n" + to_markdown(table))
-    plot_versus(vs, key, out / f"versus_{slug}.png")
+    plot_versus(vs, key, out / f"versus_{slug}.png", level)
+    vc = versus_comparisons(runs, key, baseline, ignore, ci, test, level, n_resamples)
+    if not vc.empty:
+        vc.to_csv(out / f"versus_{slug}_delta.csv", index=False)
+        dt = comparison_table(vc.drop(columns=[key]), level)
+        dt.insert(1, key, [x for x, m in zip(vc[key], vc["metric"]) if "/" not in m])
+        (out / f"versus_{slug}_delta.md").write_text(
+            f"# Δ vs the baseline at the same `{key}` (percent points, {100 * level:g} % CI; docs/statistics.md)\n\n"
+            + to_markdown(dt))
+        plot_versus_deltas(vc, key, out / f"versus_{slug}_delta.png", level)
     return table
 
 
@@ -585,21 +877,39 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="further override keys (or prefix.*) not used for grouping")
     parser.add_argument("--x", dest="versus", default=None, metavar="KEY",
                         help="also tabulate and plot every metric against this swept config value "
-                             "(e.g. data.misalignment_px): versus_<KEY>.md|csv|png")
+                             "(e.g. data.misalignment_px): versus_<KEY>.md|csv|png, and Δ vs the baseline "
+                             "at each value: versus_<KEY>_delta.md|csv|png")
+    parser.add_argument("--group-by", choices=GROUP_BY, default="overrides",
+                        help="overrides (default): runs with the same overrides minus seed form a group; "
+                             "folder: runs in the same parent folder (relative to DIR) form a group")
+    parser.add_argument("--ci", choices=stats.CI_METHODS, default="t",
+                        help="interval of Δ: t (default; Student t on the per-seed differences) or bootstrap "
+                             f"(percentile, --resamples resamples, generator seed {stats.BOOTSTRAP_SEED})")
+    parser.add_argument("--test", choices=stats.TESTS, default="signflip",
+                        help="p-value of Δ: signflip (default; exact sign-flip permutation test of the mean "
+                             "difference), wilcoxon (signed-rank) or t (paired t)")
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    parser.add_argument("--resamples", type=int, default=stats.BOOTSTRAP_RESAMPLES,
+                        help=f"bootstrap resamples (default {stats.BOOTSTRAP_RESAMPLES})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not 0.0 < args.level < 1.0 or args.resamples < 1:
+        print(f"error: --level must be in (0, 1) and --resamples positive, got {args.level}, {args.resamples}",
+              file=sys.stderr)
+        return 2
     try:
-        runs = load_runs(args.dirs)
+        runs = load_runs(args.dirs, args.group_by)
         baseline = parse_key_values(args.baseline) or None
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = args.out or args.dirs[0] / "report"
-    summary = write_report(runs, out, baseline, (*DEFAULT_IGNORED, *args.ignore))
+    options = {"ci": args.ci, "test": args.test, "level": args.level, "n_resamples": args.resamples}
+    summary = write_report(runs, out, baseline, (*DEFAULT_IGNORED, *args.ignore), **options)
     print(to_markdown(summary))
     if args.versus:
         try:
-            table = write_versus(runs, args.versus, out, (*DEFAULT_IGNORED, *args.ignore))
+            table = write_versus(runs, args.versus, out, (*DEFAULT_IGNORED, *args.ignore), baseline, **options)
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -2,6 +2,7 @@
 import json
 import math
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -122,7 +123,13 @@ def test_synthdrive_runs_and_cli_outputs(tmp_path, capsys):
     assert "(defaults)" in md and "adverse" in md
     # defaults group: mean over seeds of per-run means 48, 50 → 49 ± 1.41
     assert "49.00 ± 1.41" in md
-    assert "+11.00" in md  # Δ mean vs the all-off baseline (mean 38.0)
+    # Δ mean vs the all-off baseline (one run, seed 0): paired on seed 0 only (48 − 38);
+    # the difference of the group means (49 − 38) stays in metrics_long's ``delta``
+    assert "| +10.00 |" in md and "| 1 | paired t, p: sign-flip |" in md
+    long = pd.read_csv(out / "metrics_long.csv").set_index(["group", "metric"])
+    assert long.at[("(defaults)", "mean"), "delta"] == pytest.approx(11.0)
+    assert long.at[("(defaults)", "mean"), "delta_paired"] == pytest.approx(10.0)
+    assert long.at[("(defaults)", "mean"), "n_pairs"] == 1 and math.isnan(long.at[("(defaults)", "mean"), "ci_low"])
     agg = report.aggregate(report.load_runs([root])).set_index(["group", "metric"])
     assert agg.at[("(defaults)", "mean"), "mean"] == pytest.approx(49.0)
     assert agg.at[("(defaults)", "mean"), "std"] == pytest.approx(math.sqrt(2.0))
@@ -180,3 +187,177 @@ def test_markdown_table_and_csv(tmp_path):
     assert md == "| a | b |\n|---|---|\n| 1 | — |\n| x\\|y | — |\n"
     path = write_csv(tmp_path / "t.csv", ["a", "b"], [[1, 2], [3, 4]])
     assert list(csv.reader(open(path))) == [["a", "b"], ["1", "2"], ["3", "4"]]
+
+
+# ---------------------------------------------------------------- paired comparisons
+DOMS = ("clear", "fog", "night", "rain", "snow")
+# per seed: mean-level offsets of the baseline (seed spread) and FLEX's gain (points)
+SEED_BASE = {0: 38.0, 1: 40.5, 2: 39.0, 3: 41.0, 4: 39.5}
+GAIN = {0: 1.5, 1: 0.8, 2: 2.1, 3: 1.2, 4: 0.4}
+
+
+def synth10(root, flex_seeds=range(5), off_seeds=range(5)):
+    """The lead's layout: <root>/main/{flex,off}/<seed>, plain `seed=S [flex=off]` runs.
+    Every domain of a run has the same mIoU, so each metric equals the run's level."""
+    for seed in flex_seeds:
+        level = (SEED_BASE[seed] + GAIN[seed]) / 100
+        write_run(root / "main" / "flex" / str(seed), {d: level for d in DOMS}, seed, [])
+    for seed in off_seeds:
+        write_run(root / "main" / "off" / str(seed), {d: SEED_BASE[seed] / 100 for d in DOMS}, seed, ["flex=off"],
+                  flex_on=False)
+    return root
+
+
+def test_paired_comparison_matches_scipy_and_fills_metrics_long(tmp_path):
+    from scipy import stats as sps
+
+    root = synth10(tmp_path / "synth10")
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    flex = [SEED_BASE[s] + GAIN[s] for s in range(5)]
+    off = [SEED_BASE[s] for s in range(5)]
+    ci = sps.ttest_rel(flex, off).confidence_interval(0.95)
+    long = pd.read_csv(out / "metrics_long.csv")
+    assert list(long.columns[:7]) == ["group", "metric", "mean", "std", "n", "baseline", "delta"]
+    assert {"ci_low", "ci_high", "p_value", "n_pairs"} <= set(long.columns)
+    assert len(long) == long[["group", "metric"]].drop_duplicates().shape[0]  # one row per group × metric
+    row = long.set_index(["group", "metric"]).loc[("(defaults)", "adverse")]
+    assert row["delta"] == pytest.approx(1.2) and row["n_pairs"] == 5
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert row["p_value"] == pytest.approx(2 / 32)  # every seed gains: exact sign-flip p = 2 / 2^5
+    base_row = long.set_index(["group", "metric"]).loc[("flex=off", "mean")]
+    assert base_row["n_pairs"] == 0 and math.isnan(base_row["ci_low"]) and math.isnan(base_row["p_value"])
+    md = (out / "report.md").read_text()
+    cell = f"+1.20 [{ci.low:+.2f}, {ci.high:+.2f}]"
+    assert f"| {cell} | {cell} |" in md  # Δ mean and Δ adverse
+    assert f"| (defaults) | flex=off | adverse | {cell} | 0.062 | 5 | paired t | sign-flip |" in md
+    assert "| (defaults) | flex=off | adverse − clear | +0.00 [+0.00, +0.00] | 1.00 | 5 |" in md
+    comps = pd.read_csv(out / "comparisons.csv")
+    assert set(comps["group"]) == {"(defaults)"} and "clear" in set(comps["metric"])
+    assert (out / "deltas.png").stat().st_size > 1000
+
+
+def test_unmatched_seeds_are_dropped_with_a_warning(tmp_path, caplog):
+    from scipy import stats as sps
+
+    root = synth10(tmp_path / "synth10", flex_seeds=range(5), off_seeds=(0, 1, 2))
+    runs = report.load_runs([root])
+    frame = report.runs_frame(runs)
+    with caplog.at_level("WARNING"):
+        comps = report.comparisons(frame, report.assign_baselines(runs))
+    assert "seeds [3, 4] of (defaults)" in caplog.text and "dropped" in caplog.text
+    row = comps.set_index("metric").loc["mean"]
+    flex, off = [SEED_BASE[s] + GAIN[s] for s in range(3)], [SEED_BASE[s] for s in range(3)]
+    ci = sps.ttest_rel(flex, off).confidence_interval(0.95)
+    assert row["n_pairs"] == 3 and row["n"] == 5 and row["n_base"] == 3
+    assert row["delta"] == pytest.approx(sum(GAIN[s] for s in range(3)) / 3)
+    assert (row["low"], row["high"]) == pytest.approx((ci.low, ci.high))
+
+
+def test_welch_when_groups_share_no_seed(tmp_path):
+    from scipy import stats as sps
+
+    root = tmp_path / "sweep"
+    for seed in range(3):
+        write_run(root / "flex" / str(seed), {d: (SEED_BASE[seed] + GAIN[seed]) / 100 for d in DOMS}, seed, [])
+    for seed in (3, 4):
+        write_run(root / "off" / str(seed), {d: SEED_BASE[seed] / 100 for d in DOMS}, seed, OFF, flex_on=False)
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    flex, off = [SEED_BASE[s] + GAIN[s] for s in range(3)], [SEED_BASE[s] for s in (3, 4)]
+    ref = sps.ttest_ind(flex, off, equal_var=False)
+    row = pd.read_csv(out / "comparisons.csv").set_index("metric").loc["mean"]
+    assert row["interval"] == "Welch t" and row["n_pairs"] == 0
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(tuple(ref.confidence_interval(0.95)))
+    assert row["p_value"] == pytest.approx(ref.pvalue)
+    md = (out / "report.md").read_text()
+    assert "| 3+2 | Welch t | Welch t |" in md and "| 0 | Welch t, p: Welch t |" in md
+
+
+def test_one_pair_gives_no_interval_and_no_crash(tmp_path):
+    root = synth10(tmp_path / "synth10", flex_seeds=(0,), off_seeds=(0,))
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    long = pd.read_csv(out / "metrics_long.csv").set_index(["group", "metric"])
+    row = long.loc[("(defaults)", "mean")]
+    assert row["n_pairs"] == 1 and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+    assert math.isnan(row["p_value"])
+    assert row["delta"] == pytest.approx(1.5)
+    assert "| (defaults) | flex=off | mean | +1.50 | — | 1 | paired t | sign-flip |" in (out / "report.md").read_text()
+
+
+def test_bootstrap_and_wilcoxon_options(tmp_path):
+    from scipy import stats as sps
+
+    root = synth10(tmp_path / "synth10")
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out), "--ci", "bootstrap", "--test", "wilcoxon"]) == 0
+    row = pd.read_csv(out / "comparisons.csv").set_index("metric").loc["mean"]
+    diffs = [GAIN[s] for s in range(5)]
+    assert row["interval"] == "paired bootstrap" and row["test"] == "Wilcoxon"
+    assert row["p_value"] == pytest.approx(sps.wilcoxon(diffs).pvalue)
+    assert min(diffs) <= row["low"] < row["high"] <= max(diffs)  # percentile of resampled means
+    ci = sps.ttest_rel([SEED_BASE[s] + GAIN[s] for s in range(5)], [SEED_BASE[s] for s in range(5)]).confidence_interval()
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))  # t interval kept alongside
+    assert "percentile bootstrap of the per-seed differences (10000 resamples, seed 0)" in (out / "report.md").read_text()
+    with pytest.raises(SystemExit):
+        report.main([str(root), "--out", str(out), "--ci", "bca"])
+    with pytest.raises(SystemExit):
+        report.main([str(root), "--out", str(out), "--test", "mannwhitney"])
+
+
+def test_group_by_folder_reads_the_synth10_layout(tmp_path):
+    root = synth10(tmp_path / "synth10")
+    runs = report.load_runs([root], group_by="folder")
+    assert sorted(set(report.group_labels(runs))) == ["main/flex", "main/off"]
+    assert report.assign_baselines(runs) == {"main/flex": "main/off", "main/off": "main/off"}
+    runs_main = report.load_runs([root / "main"], group_by="folder")
+    assert sorted(set(report.group_labels(runs_main))) == ["flex", "off"]
+    # default grouping by overrides separates the same runs into (defaults) / flex=off
+    assert sorted(set(report.group_labels(report.load_runs([root])))) == ["(defaults)", "flex=off"]
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out), "--group-by", "folder", "--baseline", "flex.gap.enabled=false"]) == 0
+    assert "| main/flex | main/off | mean |" in (out / "report.md").read_text()
+    with pytest.raises(ValueError, match="group_by"):
+        report.load_runs([root], group_by="name")
+
+
+@pytest.mark.slow
+def test_versus_deltas_pair_within_each_value(tmp_path):
+    root = tmp_path / "grid"
+    for px, gain in ((0, 0.5), (8, 3.0)):
+        for seed in range(3):
+            for flex_on in (True, False):
+                level = SEED_BASE[seed] + px * -0.1 + (gain + 0.1 * seed if flex_on else 0.0)
+                path = root / f"px{px}" / ("flex" if flex_on else "off") / str(seed)
+                write_run(path, {d: level / 100 for d in DOMS}, seed,
+                          [f"data.misalignment_px={px}"] + ([] if flex_on else OFF), flex_on=flex_on)
+                config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text())
+                config["data"] = {"misalignment_px": px}
+                (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    runs = report.load_runs([root])
+    vc = report.versus_comparisons(runs, "data.misalignment_px").set_index(["data.misalignment_px", "metric"])
+    assert vc.at[(0, "mean"), "delta"] == pytest.approx(0.6) and vc.at[(8, "mean"), "delta"] == pytest.approx(3.1)
+    assert vc.at[(8, "mean"), "n_pairs"] == 3 and vc.at[(8, "mean"), "baseline"] == " ".join(sorted(OFF))
+    assert vc.at[(8, "mean"), "ci_low"] < 3.1 < vc.at[(8, "mean"), "ci_high"]
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out), "--x", "data.misalignment_px"]) == 0
+    md = (out / "versus_data.misalignment_px_delta.md").read_text()
+    assert "| (defaults) | 8 | flex.gap.enabled=false" in md and "| mean | +3.10 [" in md
+    assert (out / "versus_data.misalignment_px_delta.png").stat().st_size > 1000
+
+
+def test_duplicate_seeds_in_a_group_fall_back_to_welch(tmp_path, caplog):
+    from scipy import stats as sps
+
+    root = synth10(tmp_path / "a", flex_seeds=range(3), off_seeds=range(3))
+    synth10(tmp_path / "b", flex_seeds=range(3), off_seeds=())  # FLEX seeds 0-2 a second time
+    runs = report.load_runs([root, tmp_path / "b"])
+    with caplog.at_level("WARNING"):
+        comps = report.comparisons(report.runs_frame(runs), report.assign_baselines(runs))
+    assert "cannot be paired" in caplog.text
+    row = comps.set_index("metric").loc["mean"]
+    flex = [SEED_BASE[s] + GAIN[s] for s in range(3)] * 2
+    ref = sps.ttest_ind(flex, [SEED_BASE[s] for s in range(3)], equal_var=False)
+    assert row["interval"] == "Welch t" and row["n"] == 6 and row["n_base"] == 3
+    assert (row["low"], row["high"]) == pytest.approx(tuple(ref.confidence_interval(0.95)))
