@@ -38,11 +38,19 @@ def paths(out: Path, name: str) -> dict[str, Path]:
             "meta": out / "meta" / f"{name}.json"}
 
 
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    Image.fromarray(np.ascontiguousarray(array)).save(path, format="PNG")
+
+
 def atomic_save_png(path: Path, array: np.ndarray) -> None:
     """Save a uint8 [H,W] or [H,W,3] array as PNG through a temporary file + rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG")
+    tmp = _tmp(path)
+    _save_png(tmp, array)
     os.replace(tmp, path)
 
 
@@ -51,11 +59,25 @@ def is_done(out: Path, name: str) -> bool:
     return all(p.is_file() for p in paths(out, name).values())
 
 
+def remove_stale_temporaries(out: Path, name: str) -> None:
+    """Delete temporary files of ``name`` left by an interrupted process (hidden ``.<file>.<pid>.tmp``)."""
+    for p in paths(out, name).values():
+        if p.parent.is_dir():
+            for stale in p.parent.glob(f".{p.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+
+
 def write_sample(out: Path, name: str, image: np.ndarray, label: np.ndarray, record: Mapping[str, Any]) -> None:
-    """Write one generated sample; the meta record goes last (it marks the sample done)."""
+    """Write one generated sample: both PNGs are encoded to temporary files first and then
+    renamed back to back; the meta record goes last (it marks the sample done)."""
     p = paths(out, name)
-    atomic_save_png(p["image"], image)
-    atomic_save_png(p["label"], label.astype(np.uint8))
+    remove_stale_temporaries(out, name)
+    for key in ("image", "label"):
+        p[key].parent.mkdir(parents=True, exist_ok=True)
+    _save_png(_tmp(p["image"]), image)
+    _save_png(_tmp(p["label"]), label.astype(np.uint8))
+    os.replace(_tmp(p["image"]), p["image"])
+    os.replace(_tmp(p["label"]), p["label"])
     atomic_write_text(p["meta"], json.dumps(dict(record), sort_keys=True))
 
 
