@@ -98,6 +98,14 @@ def progress_bar():
                     TimeRemainingColumn())
 
 
+def stats_progress(rows, total: int):
+    """Progress bar of the one-off class statistics."""
+    from rich.progress import track
+
+    log.info("class statistics of %d source frames (computed once, then cached)", total)
+    return track(rows, total=total, description="class statistics")
+
+
 def generate(cfg: DictConfig) -> dict[str, Any]:
     """Generate (the rest of) this shard's images; returns a summary dict."""
     validate(cfg)
@@ -111,7 +119,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     load_label = LabelLoader(gta)
     cache = Path(cfg.source.stats_cache) if cfg.source.stats_cache else out / "class_stats.json"
     out.mkdir(parents=True, exist_ok=True)
-    stats = P.class_statistics(frames, load_label, cache, int(cfg.source.workers))
+    stats = P.class_statistics(frames, load_label, cache, int(cfg.source.workers), track=stats_progress)
     table = P.rare_class_table(stats, cfg.crops.temperature, cfg.crops.min_pixels)
     store.check_run_arguments(out, run_arguments(cfg, len(frames)))
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+import socket
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,12 +60,14 @@ def _count_one(args: tuple[Callable[[int], np.ndarray], int]) -> np.ndarray:
 
 
 def class_statistics(frames: Sequence[str], load_label: Callable[[int], np.ndarray],
-                     cache: Path | None = None, workers: int = 0) -> ClassStats:
+                     cache: Path | None = None, workers: int = 0,
+                     track: Callable[[Iterable[np.ndarray], int], Iterable[np.ndarray]] | None = None) -> ClassStats:
     """Pixel counts per frame and class, read from ``cache`` when it lists the same frames.
 
     ``load_label(i)`` returns frame i's [H,W] train ids. The cache (JSON) is written
     atomically after a computation; a cache for other frames is recomputed, never trusted.
-    ``workers`` > 1 counts in that many processes (``load_label`` must then be picklable).
+    ``workers`` > 1 counts in that many processes (``load_label`` must then be picklable);
+    ``track(iterable, total)`` wraps the per-frame results (a progress bar).
     """
     frames = tuple(frames)
     if cache is not None and cache.is_file():
@@ -74,13 +77,15 @@ def class_statistics(frames: Sequence[str], load_label: Callable[[int], np.ndarr
             data = None
         if data and data.get("version") == STATS_VERSION and tuple(data.get("frames", ())) == frames:
             return ClassStats(frames, np.asarray(data["counts"], dtype=np.int64).reshape(len(frames), NUM_CLASSES))
+    wrap = track or (lambda it, total: it)
     if workers > 1 and len(frames) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(workers) as pool:
-            rows = list(pool.map(_count_one, [(load_label, i) for i in range(len(frames))], chunksize=16))
+            rows = list(wrap(pool.map(_count_one, [(load_label, i) for i in range(len(frames))], chunksize=16),
+                             len(frames)))
     else:
-        rows = [class_counts(load_label(i)) for i in range(len(frames))]
+        rows = list(wrap((class_counts(load_label(i)) for i in range(len(frames))), len(frames)))
     counts = np.stack(rows) if rows else np.zeros((0, NUM_CLASSES), dtype=np.int64)
     stats = ClassStats(frames, counts.astype(np.int64))
     if cache is not None:
@@ -88,10 +93,16 @@ def class_statistics(frames: Sequence[str], load_label: Callable[[int], np.ndarr
     return stats
 
 
+def temp_path(path: Path) -> Path:
+    """Hidden temporary sibling ``.<name>.<host>-<pid>.tmp`` (unique per process, also across
+    the nodes of a cluster writing to one shared folder)."""
+    return path.with_name(f".{path.name}.{socket.gethostname()}-{os.getpid()}.tmp")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a hidden temporary file and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     tmp.write_text(text)
     os.replace(tmp, path)
 

@@ -25,7 +25,7 @@ from PIL import Image
 
 from flexseg.data.datasets.base import TRAINID_SUFFIX
 from flexseg.data.labels import colorize
-from flexseg.generation.plan import atomic_write_text
+from flexseg.generation.plan import atomic_write_text, temp_path
 
 
 class OutputMismatchError(ValueError):
@@ -38,10 +38,6 @@ def paths(out: Path, name: str) -> dict[str, Path]:
             "meta": out / "meta" / f"{name}.json"}
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def _save_png(path: Path, array: np.ndarray) -> None:
     Image.fromarray(np.ascontiguousarray(array)).save(path, format="PNG")
 
@@ -49,7 +45,7 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 def atomic_save_png(path: Path, array: np.ndarray) -> None:
     """Save a uint8 [H,W] or [H,W,3] array as PNG through a temporary file + rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
+    tmp = temp_path(path)
     _save_png(tmp, array)
     os.replace(tmp, path)
 
@@ -74,10 +70,10 @@ def write_sample(out: Path, name: str, image: np.ndarray, label: np.ndarray, rec
     remove_stale_temporaries(out, name)
     for key in ("image", "label"):
         p[key].parent.mkdir(parents=True, exist_ok=True)
-    _save_png(_tmp(p["image"]), image)
-    _save_png(_tmp(p["label"]), label.astype(np.uint8))
-    os.replace(_tmp(p["image"]), p["image"])
-    os.replace(_tmp(p["label"]), p["label"])
+    _save_png(temp_path(p["image"]), image)
+    _save_png(temp_path(p["label"]), label.astype(np.uint8))
+    os.replace(temp_path(p["image"]), p["image"])
+    os.replace(temp_path(p["label"]), p["label"])
     atomic_write_text(p["meta"], json.dumps(dict(record), sort_keys=True))
 
 

@@ -167,3 +167,49 @@ def test_window_views_equal_dginstyle_grid_when_divisible_and_cover_otherwise():
     assert window_views(8, 8, 8, 8) == [(0, 8, 0, 8)]
     with pytest.raises(ValueError):
         axis_starts(4, 8, 1)
+
+
+def test_class_statistics_cache_and_workers(tmp_path):
+    rng = np.random.default_rng(3)
+    labels = [rng.choice([0, 5, 13, 255], size=(8, 9)).astype(np.uint8) for _ in range(3)]
+    loads = []
+
+    def load(i):
+        loads.append(i)
+        return labels[i]
+
+    cache = tmp_path / "stats.json"
+    seen = []
+    stats = P.class_statistics(["a", "b", "c"], load, cache, track=lambda it, n: (seen.append(n), it)[1])
+    assert seen == [3] and loads == [0, 1, 2]
+    assert stats.counts.tolist() == [P.class_counts(lab).tolist() for lab in labels]
+    again = P.class_statistics(["a", "b", "c"], load, cache)
+    assert loads == [0, 1, 2] and np.array_equal(again.counts, stats.counts)  # read from the cache
+    other = P.class_statistics(["a", "b"], load, cache)  # other frames: recomputed, never trusted
+    assert loads == [0, 1, 2, 0, 1] and other.counts.shape == (2, 19)
+    par = P.class_statistics(["a", "b", "c"], _Loader(labels), None, workers=2)
+    assert np.array_equal(par.counts, stats.counts)
+
+
+class _Loader:
+    def __init__(self, labels):
+        self.labels = labels
+
+    def __call__(self, i):
+        return self.labels[i]
+
+
+def test_generate_config_defaults_and_slurm_launcher_compose():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from tests.integration.test_configs import CONF
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="generate", overrides=["hydra/launcher=submitit_slurm", "shard=3", "num_shards=16"],
+                      return_hydra_config=True)
+    assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.shard == 3 and cfg.num_shards == 16
+    assert (cfg.steps, cfg.guidance, cfg.resolution, cfg.weather.prob) == (20, 7.5, 512, 0.5)
+    assert cfg.fusion.enabled is True and cfg.fusion.scale == 2 and cfg.fusion.stride == 8
+    assert list(cfg.weather.words) == list(P.WEATHERS) and cfg.model.unet is None
