@@ -4,8 +4,10 @@ For every labelled pixel in a boundary band (``flexseg.flex.boundaries``, kernel
 3/5/7 by default: ring 0 = thin = the label boundary itself, rings 1, 2 = farther out), the
 Euclidean distance (pixels) to the nearest image edge (Canny via kornia on the grey image,
 then an exact distance transform). Aggregated per class of the pixel and per ring:
-mean distance and the fraction within ``tolerance`` pixels. A generated set whose images
-follow its masks has small ring-0 distances; GTA (rendered, pixel-exact) is the reference.
+mean distance and the fraction within ``tolerance`` pixels; the same for interior pixels
+(far from any label boundary) as the chance level of an image with that edge density. A
+generated set whose images follow its masks has ring-0 distances well below its interior
+level; GTA (rendered, pixel-exact) is the reference.
 
 Writes ``alignment.json``, ``alignment.md``, ``alignment.csv`` and ``alignment.png`` to
 ``--out`` (see ``docs/generation.md``).
@@ -62,12 +64,16 @@ class AlignmentCounts:
     dist_sum: np.ndarray = field(init=False)
     within: np.ndarray = field(init=False)
     images: int = 0
+    interior: np.ndarray = field(init=False)  # [count, distance sum, within] of interior labelled pixels
+    edge_pixels: int = 0
+    pixels: int = 0
 
     def __post_init__(self) -> None:
         shape = (NUM_CLASSES, self.num_rings)
         self.count = np.zeros(shape, dtype=np.int64)
         self.dist_sum = np.zeros(shape, dtype=np.float64)
         self.within = np.zeros(shape, dtype=np.int64)
+        self.interior = np.zeros(3, dtype=np.float64)
 
     def add(self, dist: np.ndarray, label: np.ndarray, rings: np.ndarray, tolerance: float) -> None:
         """Accumulate one image: ``dist`` [H,W] edge distances, ``label`` train ids, ``rings`` from :func:`ring_map`.
@@ -86,6 +92,11 @@ class AlignmentCounts:
         self.dist_sum += np.bincount(flat, weights=d, minlength=size).reshape(NUM_CLASSES, self.num_rings)
         self.within += np.bincount(flat, weights=(d <= tolerance), minlength=size).astype(np.int64).reshape(
             NUM_CLASSES, self.num_rings)
+        inner = (rings < 0) & (label != IGNORE_INDEX)
+        d_in = np.minimum(dist[inner], cap)
+        self.interior += (inner.sum(), d_in.sum(), (d_in <= tolerance).sum())
+        self.edge_pixels += int((dist == 0).sum())
+        self.pixels += h * w
         self.images += 1
 
     def summary(self) -> dict[str, Any]:
@@ -100,7 +111,11 @@ class AlignmentCounts:
         per_class = {CLASS_NAMES[c]: {"mean_distance": ratio(thin[0][c], thin[2][c])[0],
                                       "within_tolerance": ratio(thin[1][c], thin[2][c])[0],
                                       "pixels": int(thin[2][c])} for c in range(NUM_CLASSES)}
-        return {"images": self.images, "per_ring": per_ring, "per_class_thin": per_class}
+        n_in = self.interior[0]
+        interior = {"mean_distance": self.interior[1] / n_in if n_in else None,
+                    "within_tolerance": self.interior[2] / n_in if n_in else None, "pixels": int(n_in)}
+        return {"images": self.images, "per_ring": per_ring, "per_class_thin": per_class, "interior": interior,
+                "edge_density": self.edge_pixels / self.pixels if self.pixels else None}
 
 
 def analyze_dataset(dataset: Any, max_images: int | None, tolerance: float, kernel_sizes: Sequence[int],
@@ -133,6 +148,10 @@ def tables(results: dict[str, dict[str, Any]], tolerance: float) -> tuple[list[s
         for r, (d, w, n) in enumerate(zip(ring["mean_distance"], ring["within_tolerance"], ring["pixels"])):
             rows.append([name, f"ring {r}", n, None if d is None else round(d, 3),
                          None if w is None else round(100 * w, 2)])
+        inner = res["interior"]
+        if inner["pixels"]:
+            rows.append([name, "interior (chance level)", inner["pixels"], round(inner["mean_distance"], 3),
+                         round(100 * inner["within_tolerance"], 2)])
         for cls, v in res["per_class_thin"].items():
             if v["pixels"]:
                 rows.append([name, cls, v["pixels"], round(v["mean_distance"], 3), round(100 * v["within_tolerance"], 2)])
@@ -188,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     (args.out / "alignment.md").write_text(markdown_table(header, rows))
     write_csv(args.out / "alignment.csv", header, rows)
     plot(results, args.out / "alignment.png")
-    print(markdown_table(header, [r for r in rows if r[1].startswith("ring")]))
+    print(markdown_table(header, [r for r in rows if r[1].startswith(("ring", "interior"))]))
     return results
 
 

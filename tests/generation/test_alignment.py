@@ -64,6 +64,15 @@ def test_aligned_edges_score_better_than_shifted():
 
     assert thin_mean(20) <= 1.0
     assert thin_mean(26) > 4.0
+    label = np.zeros((40, 40), np.uint8)
+    label[:, 20:] = 13
+    c = AlignmentCounts(1)
+    c.add(dist, label, ring_map(label, (3,)), tolerance=1.0)
+    s = c.summary()
+    interior = np.minimum(dist, np.hypot(40, 40))[:, [*range(0, 19), *range(21, 40)]]
+    assert s["interior"]["mean_distance"] == pytest.approx(interior.mean())
+    assert s["interior"]["pixels"] == 40 * 38
+    assert s["edge_density"] == pytest.approx(edges.mean())
 
 
 def test_cli_writes_tables_and_plot(tmp_path):
