@@ -59,6 +59,12 @@ def validate(cfg: DictConfig) -> None:
     if not (isinstance(cfg.num_shards, int) and cfg.num_shards >= 1 and isinstance(cfg.shard, int)
             and 0 <= cfg.shard < cfg.num_shards):
         raise ConfigError(f"need 0 <= shard < num_shards, got shard={cfg.shard}, num_shards={cfg.num_shards}")
+    if cfg.precision not in ("fp32", "fp16", "bf16"):
+        raise ConfigError(f"precision must be fp32, fp16 or bf16, got {cfg.precision!r}")
+    for key in ("fusion.view_batch", "fusion.min_component_area", "manifest_every", "preview", "crops.tries"):
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, int) or value < (1 if key in ("fusion.view_batch", "crops.tries") else 0):
+            raise ConfigError(f"{key} must be a non-negative integer (view_batch, tries: >= 1), got {value!r}")
     if not cfg.model.base or not cfg.model.controlnet:
         raise ConfigError("model.base and model.controlnet must name local model folders")
 
@@ -138,6 +144,8 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     try:
         if todo:
             device = pick_device(cfg.device)
+            if device.type == "cpu":
+                log.warning("generating on the CPU: full-size Stable Diffusion takes minutes per image here")
             comp = load_components(base, controlnet, unet, device, resolve_dtype(cfg.precision, device))
             with progress_bar() as bar:
                 task = bar.add_task("generate", total=len(todo), rate="-")

@@ -194,6 +194,10 @@ def test_bad_inputs(world, tmp_path):
         run(world, out, "resolution=60")
     with pytest.raises(ConfigError, match="shard"):
         run(world, out, "shard=3", "num_shards=3")
+    with pytest.raises(ConfigError, match="precision"):
+        run(world, out, "precision=fp8")
+    with pytest.raises(ConfigError, match="view_batch"):
+        run(world, out, "fusion.view_batch=0")
     assert not (out / "images").exists()
 
 
