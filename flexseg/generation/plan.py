@@ -5,8 +5,9 @@ label) — independent of sharding, of the device and of what was generated befo
 shard, a resumed run and a fresh run plan the same image identically.
 
 Rare-class sampling follows DAFormer / DGInStyle (see ``docs/generation.md``): pixel
-frequency f_c of each train id over the source set, P(c) = softmax((1 − f_c) / T) over
-the classes with at least one frame holding more than ``min_pixels`` of c; the frame is
+frequency f_c of each train id over the source set (over all labelled pixels),
+P(c) = softmax((1 − f_c) / T) restricted to the classes with at least one frame holding
+more than ``min_pixels`` of c; the frame is
 uniform among those; the crop is centred on a uniformly drawn pixel of c, clamped to the
 frame, re-drawn up to ``tries`` times until c covers more than ``min_crop_fraction`` of it.
 """
@@ -126,7 +127,7 @@ def rare_class_table(stats: ClassStats, temperature: float = 0.01, min_pixels: i
     if len(classes) == 0:
         raise ValueError(f"no class covers more than min_pixels={min_pixels} pixels of any of the "
                          f"{len(stats.frames)} source frames: lower crops.min_pixels or check the labels")
-    freq = total[classes] / total[classes].sum()
+    freq = total[classes] / total.sum()  # frequencies over every labelled class, as DAFormer
     logits = (1.0 - freq) / temperature
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
