@@ -229,7 +229,10 @@ def plan_image(run_seed: int, index: int, table: RareClassTable, frames: Sequenc
     """The plan of image ``index`` and its [size,size] uint8 train-id label crop."""
     rng, s, cls, frame = plan_head(run_seed, index, table)
     label = load_label(frame)
-    box = sample_crop(label, cls, rng, size, min_fraction, tries)
+    try:
+        box = sample_crop(label, cls, rng, size, min_fraction, tries)
+    except ValueError as e:
+        raise ValueError(f"source frame {frames[frame]!r}: {e}") from e
     x1, y1, x2, y2 = box
     crop = np.ascontiguousarray(label[y1:y2, x1:x2]).astype(np.uint8)
     weather = sample_weather(rng, weather_prob, weathers)

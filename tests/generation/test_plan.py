@@ -213,3 +213,21 @@ def test_generate_config_defaults_and_slurm_launcher_compose():
     assert (cfg.steps, cfg.guidance, cfg.resolution, cfg.weather.prob) == (20, 7.5, 512, 0.5)
     assert cfg.fusion.enabled is True and cfg.fusion.scale == 2 and cfg.fusion.stride == 8
     assert list(cfg.weather.words) == list(P.WEATHERS) and cfg.model.unet is None
+
+
+def test_plan_image_is_pure_and_names_a_too_small_frame():
+    counts = np.zeros((2, 19), dtype=np.int64)
+    counts[:, 0], counts[:, 13] = 900, 100
+    table = P.rare_class_table(P.ClassStats(("f0", "f1"), counts), min_pixels=50)
+    labels = [np.zeros((40, 50), np.uint8) for _ in range(2)]
+    for lab in labels:
+        lab[20:30, 10:20] = 13
+    a = [P.plan_image(3, i, table, ["f0", "f1"], labels.__getitem__, 16, 0.5) for i in range(6)]
+    b = [P.plan_image(3, i, table, ["f0", "f1"], labels.__getitem__, 16, 0.5) for i in reversed(range(6))][::-1]
+    assert [p for p, _ in a] == [p for p, _ in b]
+    for (plan, crop) in a:
+        x1, y1, x2, y2 = plan.box
+        assert np.array_equal(crop, labels[plan.frame][y1:y2, x1:x2]) and plan.cls in crop
+        assert plan.name == f"{plan.index:06d}_{plan.frame_key}"
+    with pytest.raises(ValueError, match="source frame 'f"):
+        P.plan_image(3, 0, table, ["f0", "f1"], lambda i: np.zeros((8, 8), np.uint8), 16, 0.5)
