@@ -8,8 +8,9 @@
 # whose results.json exists is skipped, so a stage can be restarted and shares runs:
 #   main10      FLEX-Seg vs flex=off, seeds 0-9 (20 runs, ≈ 90 min)
 #   ablation5   GAP, UBE, GAP+UBE (HAS off), seeds 0-4; "all" and the baseline are main10's (15 runs, ≈ 70 min)
-#   grid        experiments/synthdrive_grid.md: misalignment 0/8/12 px, 2400 steps, embed_dim 256;
-#               FLEX-Seg vs flex=off, seeds 0-2 per point; 4 px / 800 steps is main10 (30 runs)
+#   grid        experiments/synthdrive_grid.md: misalignment 0/8/12 px, 2400 steps; FLEX-Seg vs
+#               flex=off, seeds 0-2 per point; 4 px / 800 steps is main10 (24 runs, ≈ 2.7 h)
+#   grid_width  the grid's model.embed_dim=256 point (6 runs; ≈ 1 h each on 2 CPU cores)
 #   report10 | report_ablation5 | report_grid   flexseg.report with the paired comparison
 #   bash experiments/synthdrive.sh main10 report10    (not part of the default "all")
 set -euo pipefail
@@ -80,7 +81,8 @@ for stage in "${stages[@]}"; do
       done ;;
     grid)  # experiments/synthdrive_grid.md: one factor at a time around the default point
       for px in 0 8 12; do pair "$OUT10/grid/px$px" "0 1 2" "data.misalignment_px=$px"; done
-      pair "$OUT10/grid/steps2400" "0 1 2" trainer.max_steps=2400
+      pair "$OUT10/grid/steps2400" "0 1 2" trainer.max_steps=2400 ;;
+    grid_width)  # the grid's reference-head-width point: ≈ 15x the cost of a default run on the CPU
       pair "$OUT10/grid/embed256" "0 1 2" model.embed_dim=256 ;;
     report10)  # H1, H2 of experiments/synthdrive_grid.md (95 %, Bonferroni 98.75 %, robustness)
       $PY -m flexseg.report "$OUT10/main" --group-by folder --out "$RESULTS10/synthdrive10_main"
@@ -96,7 +98,7 @@ for stage in "${stages[@]}"; do
         --out "$RESULTS10/synthdrive10_ablation_vs_ube" ;;
     report_grid)  # Δ against misalignment (4 px = main10, all 10 seeds) and the other points
       $PY -m flexseg.report "$OUT10/main" "$OUT10/grid" --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid" ;;
-    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|report10|report_ablation5|report_grid)" >&2
+    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|report10|report_ablation5|report_grid)" >&2
        exit 2 ;;
   esac
 done

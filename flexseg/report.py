@@ -454,10 +454,11 @@ def comparisons(frame: pd.DataFrame, baselines: Mapping[str, str], ci: str = "t"
 
 
 def with_comparisons(agg: pd.DataFrame, comps: pd.DataFrame) -> pd.DataFrame:
-    """``agg`` (with :func:`with_deltas`) plus ``ci_low``/``ci_high`` (95 % t interval of
-    ``delta``: paired t, or Welch when the groups share no seed), ``p_value``, ``n_pairs``
-    (0 when unpaired or for a baseline row), ``delta_paired`` (the interval's centre: the
-    mean paired difference, = ``delta`` when every seed has a partner), ``interval`` and
+    """``agg`` (with :func:`with_deltas`) plus ``ci_low``/``ci_high`` (the t interval of
+    the comparison at its level, 95 % by default: paired t, or Welch when the groups share
+    no seed), ``p_value``, ``n_pairs`` (0 when unpaired or for a baseline row),
+    ``delta_paired`` (the interval's centre: the mean paired difference, = ``delta`` when
+    every seed has a partner; the difference of means when unpaired), ``interval`` and
     ``test``. Baseline rows and groups without a baseline: NaN / empty."""
     out = agg.copy()
     key = comps.set_index(["group", "metric"]) if not comps.empty else None

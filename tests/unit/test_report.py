@@ -361,3 +361,14 @@ def test_duplicate_seeds_in_a_group_fall_back_to_welch(tmp_path, caplog):
     ref = sps.ttest_ind(flex, [SEED_BASE[s] for s in range(3)], equal_var=False)
     assert row["interval"] == "Welch t" and row["n"] == 6 and row["n_base"] == 3
     assert (row["low"], row["high"]) == pytest.approx(tuple(ref.confidence_interval(0.95)))
+
+
+def test_interval_formatting_and_error_bar_widths():
+    assert report.fmt_delta_ci(1.4812, -1.2866, 4.2449) == "+1.48 [-1.29, +4.24]"
+    assert report.fmt_delta_ci(1.5, float("nan"), float("nan")) == "+1.50"  # one pair: no interval
+    assert report.fmt_delta_ci(float("nan"), 0.0, 1.0) == "—"
+    assert [report.fmt_p(p) for p in (0.25, 0.0625, 2 / 1024, 1e-6, float("nan"))] == ["0.25", "0.062", "0.002",
+                                                                                     "<1e-4", "—"]
+    # bar half widths: t_{0.975, n-1} · std / √n, none (0) for one run
+    assert report._ci_half_widths([2.0, float("nan"), 1.0], [3, 1, 10]) == pytest.approx(
+        [4.302652729911275 * 2.0 / math.sqrt(3), 0.0, 2.262157162740992 / math.sqrt(10)])
