@@ -185,18 +185,23 @@ class FlexCriterion(nn.Module):
         features: torch.Tensor | None,
         labels: torch.Tensor,
         feature_labels: torch.Tensor | None = None,
+        seg_weight: float = 1.0,
     ) -> dict[str, torch.Tensor]:
         """See the class docstring. ``feature_labels`` [B,H',W']: the labels of the region
         ``features`` cover when that is a crop of ``labels`` (HRDA's detail crop);
-        default ``labels``."""
+        default ``labels``. ``seg_weight`` scales the segmentation term only:
+        ``loss = seg_weight·loss_seg + λ_gap·loss_gap`` (HRDA's fused weight 0.9; the
+        returned ``loss_seg`` and ``per_image`` are unscaled)."""
         seg = self.segmentation_loss(logits, labels)
         out = {"loss_seg": seg["loss"], "per_image": seg["per_image"],
                "ube_mean_boundary_weight": seg["ube_mean_boundary_weight"]}
+        # 1.0 leaves the term untouched (bitwise the same graph as before seg_weight existed)
+        seg_term = seg["loss"] if seg_weight == 1.0 else float(seg_weight) * seg["loss"]
         if self.gap_enabled:
             loss_gap, n = self.prototype_loss(features, labels if feature_labels is None else feature_labels)
-            out["loss"] = seg["loss"] + float(self.gap_cfg["weight"]) * loss_gap.to(seg["loss"].dtype)
+            out["loss"] = seg_term + float(self.gap_cfg["weight"]) * loss_gap.to(seg["loss"].dtype)
         else:
             loss_gap, n = torch.zeros((), device=logits.device), torch.zeros((), device=logits.device)
-            out["loss"] = seg["loss"]
+            out["loss"] = seg_term
         out["loss_gap"], out["gap_num_pixels"] = loss_gap, n
         return out
