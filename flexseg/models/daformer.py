@@ -112,6 +112,35 @@ class DAFormerHead(nn.Module):
         return self.conv_seg(self.dropout(fused)), fused
 
 
+HEAD_INITS = ("torch", "reference")
+
+
+@torch.no_grad()
+def reference_init_(head: nn.Module) -> None:
+    """mmseg/mmcv initialization of a decode head (the reference's ``model.init_weights()``):
+    every ``ConvBNReLU`` conv kaiming-normal (fan_out, ReLU; mmcv ``ConvModule``), BN weight 1
+    bias 0, the classifier ``conv_seg`` normal(0, 0.01) with bias 0 (``BaseDecodeHead``
+    init_cfg); the per-stage ``Linear`` embeddings keep PyTorch's default (as in the
+    reference's ``MLP``). Draws from the global torch generator."""
+    for m in head.modules():
+        if isinstance(m, ConvBNReLU):
+            nn.init.kaiming_normal_(m.conv.weight, a=0, mode="fan_out", nonlinearity="relu")
+            nn.init.ones_(m.bn.weight)
+            nn.init.zeros_(m.bn.bias)
+    for m in head.modules():
+        if isinstance(m, DAFormerHead):
+            nn.init.normal_(m.conv_seg.weight, 0.0, 0.01)
+            nn.init.zeros_(m.conv_seg.bias)
+
+
+def init_head(head: nn.Module, head_init: str) -> None:
+    """``torch``: leave PyTorch's default init; ``reference``: :func:`reference_init_`."""
+    if head_init not in HEAD_INITS:
+        raise ValueError(f"head_init must be one of {HEAD_INITS}, got {head_init!r}")
+    if head_init == "reference":
+        reference_init_(head)
+
+
 def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Zero-pad [B,C,H,W] at the bottom/right up to multiples of ``multiple``."""
     h, w = images.shape[-2:]
@@ -190,7 +219,8 @@ class DAFormer(nn.Module):
     sliding windows of ``slide_window`` px with ``slide_stride`` (the DAFormer reference
     test uses 512/256). ``shade`` / ``feature_distance``: the reference recipe's
     regularizers (:mod:`flexseg.models.regularizers`; off when None; the FD view is the
-    whole input). As in mmseg, inputs are not padded to a multiple of 32 (MiT
+    whole input). ``head_init``: ``torch`` (PyTorch defaults) or ``reference`` (mmseg's,
+    :func:`reference_init_`). As in mmseg, inputs are not padded to a multiple of 32 (MiT
     accepts any size ≥ 32 px; smaller inputs are zero-padded to 32); the 1/4-resolution
     logits are upsampled bilinearly to the input size.
     """
@@ -208,12 +238,14 @@ class DAFormer(nn.Module):
         shade: Mapping[str, Any] | None = None,
         feature_distance: Mapping[str, Any] | None = None,
         seed: int = 0,
+        head_init: str = "torch",
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.seed = int(seed)
         self.backbone = build_encoder(encoder)
         self.decode_head = DAFormerHead(self.backbone.out_channels, num_classes, embed_dim, dilations, dropout)
+        init_head(self.decode_head, head_init)
         self.feature_dim = embed_dim
         self.slide_window = as_pair(slide_window)
         self.slide_stride = as_pair(slide_stride) or self.slide_window

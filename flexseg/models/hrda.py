@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flexseg.models.daformer import DAFormerHead, as_pair, pad_to_multiple, slide_boxes, slide_inference
+from flexseg.models.daformer import DAFormerHead, as_pair, init_head, pad_to_multiple, slide_boxes, slide_inference
 from flexseg.models.encoders import build_encoder
 from flexseg.models.regularizers import attach_regularizers, fd_output, hallucinated
 
@@ -124,6 +124,8 @@ class HRDA(nn.Module):
         crop_positions: ``all`` aligned offsets 0, d, …, H−h, or ``reference`` = lhoyer/HRDA's
             ``get_crop_bbox`` (offsets 0 … ((H−h+1)//d − 1)·d: the last aligned position is
             never drawn when H−h is a multiple of d).
+        head_init: ``torch`` (PyTorch defaults) or ``reference`` (mmseg's init of both heads,
+            :func:`flexseg.models.daformer.reference_init_`).
         shade, feature_distance: the reference recipe's regularizers
             (:mod:`flexseg.models.regularizers`; off when None).
     """
@@ -151,6 +153,7 @@ class HRDA(nn.Module):
         crop_positions: str = "all",
         shade: Mapping[str, Any] | None = None,
         feature_distance: Mapping[str, Any] | None = None,
+        head_init: str = "torch",
     ) -> None:
         super().__init__()
         inv = 1.0 / lr_scale
@@ -185,6 +188,7 @@ class HRDA(nn.Module):
             self.backbone.out_channels, num_classes, embed_dim, dilations, dropout,
             attention_embed_dim, attention_classwise,
         )
+        init_head(self.decode_head, head_init)
         self.register_buffer("crop_step", torch.zeros((), dtype=torch.long))
         self._host_crop_step: int | None = None  # host copy of crop_step: reading a GPU buffer waits for the GPU
         if pretrained:
