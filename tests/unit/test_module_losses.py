@@ -187,3 +187,19 @@ def test_configure_optimizers_ndim_rule_is_the_synthdrive_one():
         assert setting[id(p)] == pytest.approx((2e-3 if head else 1e-3, wd)), name
     with pytest.raises(ValueError, match="decay_rule"):
         _groups(SegModule(net, FlexCriterion(C, feature_dim=32, gap=None), decay_rule="x"))
+
+
+def test_loss_normalization_all_is_mmseg_cross_entropy():
+    """normalize="all": the mean over every pixel with ignored ones counting 0 (mmseg's
+    CrossEntropyLoss with reduction mean); "valid": F.cross_entropy's mean over valid pixels."""
+    torch.manual_seed(0)
+    logits, labels = torch.randn(2, C, 16, 16), _labels(2, 16, 16)
+    ce = F.cross_entropy(logits, labels, ignore_index=255, reduction="none")
+    allpix = FlexCriterion(C, ube=None, gap=None, normalize="all").segmentation_loss(logits, labels)
+    valid = FlexCriterion(C, ube=None, gap=None).segmentation_loss(logits, labels)
+    assert allpix["loss"].item() == pytest.approx(ce.mean().item(), rel=1e-6)
+    assert valid["loss"].item() == pytest.approx(F.cross_entropy(logits, labels, ignore_index=255).item(), rel=1e-6)
+    assert allpix["loss"].item() < valid["loss"].item()  # 4 of 16 rows are ignored
+    assert torch.equal(allpix["per_image"], valid["per_image"])  # HAS difficulty: valid-pixel mean either way
+    with pytest.raises(ValueError):
+        FlexCriterion(C, normalize="sum")
