@@ -1,4 +1,5 @@
-"""LightningModule: forward, L = L_seg (UBE or CE) + λ·L_GAP, HAS feedback, evaluation.
+"""LightningModule: forward, L = L_seg (UBE or CE) + λ·L_GAP (+ the reference recipes'
+feature distance and SHADE consistency, docs/recipe.md), HAS feedback, evaluation.
 
 The network follows the contract of :mod:`flexseg.models` (dict with ``logits``,
 ``features``, optional ``features_box``, ``logits_weight`` and ``aux``); the loss is a
@@ -19,7 +20,12 @@ from flexseg.data.labels import CLASS_NAMES, IGNORE_INDEX
 from flexseg.metrics import SegmentationMetrics
 from flexseg.models.feature_distance import feature_distance_loss
 from flexseg.models.shade import base_styles, style_consistency_loss, style_statistics
-from flexseg.optim import REFERENCE_NO_DECAY_KEYS, build_optimizer, param_groups, poly_warmup_factor
+from flexseg.optim import (
+    REFERENCE_NO_DECAY_KEYS,
+    build_optimizer,
+    param_groups,
+    poly_warmup_factor,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

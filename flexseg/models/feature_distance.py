@@ -90,7 +90,7 @@ class FrozenEncoder(nn.Module):
             p.requires_grad_(False)
         self.encoder.eval()
 
-    def train(self, mode: bool = True) -> "FrozenEncoder":  # noqa: ARG002 — always eval
+    def train(self, mode: bool = True) -> FrozenEncoder:
         super().train(False)
         return self
 

@@ -58,7 +58,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flexseg.models.daformer import DAFormerHead, as_pair, init_head, pad_to_multiple, slide_boxes, slide_inference
+from flexseg.models.daformer import (
+    DAFormerHead,
+    as_pair,
+    init_head,
+    pad_to_multiple,
+    slide_boxes,
+    slide_inference,
+)
 from flexseg.models.encoders import build_encoder
 from flexseg.models.regularizers import attach_regularizers, fd_output, hallucinated
 
