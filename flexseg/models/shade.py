@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -85,10 +87,14 @@ def style_consistency_loss(logits: torch.Tensor, weight: float = 10.0) -> torch.
 def farthest_point_sampling(points: torch.Tensor, k: int, start: int) -> torch.Tensor:
     """Indices [k] of k points of points [N,D] picked greedily, each the farthest (squared
     Euclidean) from those already picked, starting at index ``start`` (PointNet++ FPS;
-    ties → the lowest index)."""
+    ties → the lowest index). With k > N, as the reference's loop, the picks after all N
+    points are index 0 repeated (a warning says so: fewer distinct base styles)."""
     n = points.shape[0]
-    if not 0 < k <= n:
-        raise ValueError(f"farthest-point sampling of {k} base styles needs at least {k} style samples, got {n}")
+    if k <= 0 or n <= 0:
+        raise ValueError(f"farthest-point sampling needs k > 0 and points, got k={k}, {n} points")
+    if k > n:
+        warnings.warn(f"SHADE: {k} base styles from only {n} style samples: {k - n} of them repeat "
+                      f"(use more images, or model.shade.num_styles <= {n})", stacklevel=2)
     if not 0 <= start < n:
         raise ValueError(f"start index {start} out of range for {n} points")
     points = points.double()

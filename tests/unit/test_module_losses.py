@@ -203,3 +203,47 @@ def test_loss_normalization_all_is_mmseg_cross_entropy():
     assert torch.equal(allpix["per_image"], valid["per_image"])  # HAS difficulty: valid-pixel mean either way
     with pytest.raises(ValueError):
         FlexCriterion(C, normalize="sum")
+
+
+def test_hrda_feature_distance_uses_the_lr_view_and_shade_doubles_both_passes():
+    """HRDA as DGInStyle's id 61: FD on the 0.5-scale context view's last stage vs the whole
+    context labels; SHADE hallucinates the LR and the HR pass; consistency on fused logits."""
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="pretrained"):
+        net = HRDA("mit_b0", num_classes=C, hr_crop_size=(64, 64), slide_window=None, embed_dim=32,
+                   attention_embed_dim=16, dropout=0.0, shade={"enabled": True},
+                   feature_distance={"enabled": True, "min_ratio": 0.5})
+    with torch.no_grad():
+        for p in net.backbone.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    sh = net.backbone.style_hallucination
+    sh.set_styles(torch.randn(32, 32), torch.rand(32, 32) + 0.5)
+    module = SegModule(net, FlexCriterion(C, feature_dim=32, ube=None, gap=None)).train()
+    batch = _batch(2, 128, 128)
+    batch["label"][:, 64:, :64] = 13  # a car in the context, outside most detail crops
+    rng = copy.deepcopy(sh.rng.bit_generator.state)
+
+    def replay():
+        net.crop_step.zero_()
+        net._host_crop_step = None
+        sh.rng.bit_generator.state = copy.deepcopy(rng)
+        torch.manual_seed(3)
+
+    replay()
+    losses = module.compute_losses(batch)
+    x = module.normalize(batch["image"])
+    replay()  # the LR pass is the forward's first encoder call: same SHADE and drop-path draws
+    lr = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
+    feats = net.backbone(lr)[-1]
+    assert feats.shape[0] == 4
+    imnet = net.fd_encoder.encoder(lr)[-1].repeat(2, 1, 1, 1)
+    lab2 = torch.cat([batch["label"], batch["label"]])
+    low = downscale_label_ratio(lab2, 128 // feats.shape[-1], 0.5, C)  # 64-px cells of the context
+    mask = torch.isin(low, torch.tensor(THING_CLASSES))
+    dist = torch.norm(feats - imnet, dim=1)[mask].mean()
+    assert mask.sum() > 0 and losses["loss_fd"].item() == pytest.approx(dist.item(), rel=1e-5)
+    replay()
+    out = net(x)
+    assert out["logits"].shape[0] == 4 and out["aux"][0]["logits"].shape[0] == 4
+    assert losses["loss_style"].item() == pytest.approx(style_consistency_loss(out["logits"], 10.0).item(), rel=1e-5)
+    assert losses["per_image"].shape == (2,)

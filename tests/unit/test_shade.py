@@ -94,8 +94,14 @@ def test_farthest_point_sampling_matches_slow_greedy():
     pts = torch.randn(40, 6, generator=g)
     idx = farthest_point_sampling(pts, 7, start=5)
     assert idx.tolist() == _fps_slow(pts.tolist(), 7, 5)
-    with pytest.raises(ValueError, match="at least 50"):
-        farthest_point_sampling(pts, 50, 0)
+    # more base styles than samples: the reference's loop repeats index 0 after all points
+    few = pts[:5]
+    with pytest.warns(UserWarning, match="repeat"):
+        idx = farthest_point_sampling(few, 8, start=2)
+    assert idx.tolist() == _fps_slow(few.tolist(), 8, 2)
+    assert sorted(idx[:5].tolist()) == [0, 1, 2, 3, 4] and idx[5:].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError):
+        farthest_point_sampling(pts, 0, 0)
 
 
 def test_base_styles_take_the_sampled_images_statistics():
