@@ -80,3 +80,27 @@ def test_frozen_encoder_stays_frozen_and_in_eval():
     assert not frozen.encoder.training and all(not p.requires_grad for p in frozen.parameters())
     enc[0].weight.data.add_(1.0)  # the trained encoder moves, the copy does not
     assert not torch.equal(frozen.encoder[0].weight, enc[0].weight)
+
+
+def test_checkpoint_with_regularizers_evaluates_with_a_plain_model_and_back(tmp_path):
+    """The frozen copy and SHADE's styles are training-only: flexseg.eval's loader skips them."""
+    import warnings
+
+    from flexseg.models.daformer import DAFormer
+    from flexseg.models.weights import load_any_checkpoint
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trained = DAFormer("mit_b0", num_classes=19, embed_dim=32, shade={"enabled": True},
+                           feature_distance={"enabled": True})
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in trained.state_dict().items()}}, path)
+    plain = DAFormer("mit_b0", num_classes=19, embed_dim=32)
+    assert load_any_checkpoint(plain, path) == "lightning"
+    assert torch.equal(plain.decode_head.conv_seg.weight, trained.decode_head.conv_seg.weight)
+    torch.save({"state_dict": {f"net.{k}": v for k, v in plain.state_dict().items()}}, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = DAFormer("mit_b0", num_classes=19, embed_dim=32, feature_distance={"enabled": True})
+    assert load_any_checkpoint(again, path) == "lightning"
