@@ -109,15 +109,17 @@ def feature_distance_loss(
     ignore_index: int = 255,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked distance of last-stage features [B,C,h,w] (imnet_features: same, detached)
-    on the thing pixels of labels [B,H,W] (downscaled by W // w) → (mean distance, pixels).
-    Under DDP the mean is over the pixels of all processes."""
+    on the thing pixels of labels [B,H,W] (downscaled by W // w, the reference's rule; when
+    that grid is not h×w — input sizes that are not multiples of 32 — it is cropped or
+    padded with ignore at the bottom/right) → (mean distance, pixels). Under DDP the mean
+    is over the pixels of all processes."""
     scale = labels.shape[-1] // features.shape[-1]
     low = downscale_label_ratio(labels, scale, min_ratio, num_classes, ignore_index)
-    if low.shape[-2:] != features.shape[-2:]:
-        raise ValueError(
-            f"feature distance: labels {tuple(labels.shape[-2:])} downscaled by {scale} give {tuple(low.shape[-2:])}, "
-            f"features are {tuple(features.shape[-2:])}; training crops must be multiples of the encoder stride (32)"
-        )
+    h, w = features.shape[-2:]
+    if low.shape[-2:] != (h, w):
+        # sizes that are not multiples of 32 (the reference would fail here): fit the grid at
+        # the bottom/right, cells without labels ignored
+        low = F.pad(low[..., :h, :w], (0, w - min(w, low.shape[-1]), 0, h - min(h, low.shape[-2])), value=ignore_index)
     mask = torch.isin(low, classes.to(low.device))
     dist, n = masked_feature_distance(features, imnet_features.detach(), mask)
     return rescale_to_global_mean(dist, n), n

@@ -104,3 +104,15 @@ def test_checkpoint_with_regularizers_evaluates_with_a_plain_model_and_back(tmp_
         warnings.simplefilter("ignore")
         again = DAFormer("mit_b0", num_classes=19, embed_dim=32, feature_distance={"enabled": True})
     assert load_any_checkpoint(again, path) == "lightning"
+
+
+def test_feature_distance_any_crop_size_fits_the_label_grid():
+    """H=100, W=1000: MiT's last stage is 4×32, W // 32 = 31 gives a 3×32 label grid: the
+    missing row is ignored (the reference would fail on the shape mismatch)."""
+    labels = torch.full((1, 100, 1000), 13)
+    feats, imnet = torch.ones(1, 2, 4, 32), torch.zeros(1, 2, 4, 32)
+    loss, n = feature_distance_loss(feats, imnet, labels, torch.tensor(THING_CLASSES), 0.75, 19)
+    assert n.item() == 3 * 32 and loss.item() == pytest.approx(2 ** 0.5)
+    loss, n = feature_distance_loss(torch.ones(1, 2, 2, 32), torch.zeros(1, 2, 2, 32), labels,
+                                    torch.tensor(THING_CLASSES), 0.75, 19)
+    assert n.item() == 2 * 32  # a larger label grid is cropped
