@@ -1,4 +1,5 @@
-# FlexSeg — `make install` then `make test`; `make train` runs the embedded default.
+# FlexSeg — `make install` then `make test`; `make train` runs the embedded default;
+# `make bench BENCH_ARGS="--recipe hrda_flex"` measures FLEX-Seg vs its baseline at paper scale.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -26,7 +27,7 @@ preview: install
 	$(PY) -m flexseg.data.synthdrive --preview docs/synthdrive.png
 
 bench: install
-	$(PY) -m flexseg.bench
+	$(PY) -m flexseg.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf logs outputs multirun .pytest_cache

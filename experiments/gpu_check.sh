@@ -26,7 +26,7 @@ timeout 300 $PY -m pytest -q -m gpu tests/gpu -p no:cacheprovider 2>&1 | tee "$O
 
 run_dir=$(mktemp -d)/default_gpu
 start=$(date +%s)
-timeout 240 $PY -m flexseg.train trainer=gpu trainer.max_steps=800 channels_last=true data.num_workers=4 \
+timeout 240 $PY -m flexseg.train trainer=gpu trainer.precision=bf16-mixed trainer.max_steps=800 channels_last=true data.num_workers=4 \
   hydra.run.dir="$run_dir" 2>&1 | tail -25
 echo "default run on the GPU: rc=${PIPESTATUS[0]}, $(( $(date +%s) - start )) s wall"
 cp "$run_dir/results.json" "$OUT/default_gpu_results.json" 2>/dev/null

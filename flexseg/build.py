@@ -30,6 +30,7 @@ def build_criterion(cfg: DictConfig):
         ube=flex["ube"],
         gap=flex["gap"],
         seed=cfg.seed,
+        normalize=flex.get("loss_normalization", "valid"),
     )
 
 

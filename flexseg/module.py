@@ -1,4 +1,5 @@
-"""LightningModule: forward, L = L_seg (UBE or CE) + λ·L_GAP, HAS feedback, evaluation.
+"""LightningModule: forward, L = L_seg (UBE or CE) + λ·L_GAP (+ the reference recipes'
+feature distance and SHADE consistency, docs/recipe.md), HAS feedback, evaluation.
 
 The network follows the contract of :mod:`flexseg.models` (dict with ``logits``,
 ``features``, optional ``features_box``, ``logits_weight`` and ``aux``); the loss is a
@@ -17,7 +18,14 @@ from torch import nn
 
 from flexseg.data.labels import CLASS_NAMES, IGNORE_INDEX
 from flexseg.metrics import SegmentationMetrics
-from flexseg.optim import build_optimizer, param_groups, poly_warmup_factor
+from flexseg.models.feature_distance import feature_distance_loss
+from flexseg.models.shade import base_styles, style_consistency_loss, style_statistics
+from flexseg.optim import (
+    REFERENCE_NO_DECAY_KEYS,
+    build_optimizer,
+    param_groups,
+    poly_warmup_factor,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -40,6 +48,22 @@ def resize_logits(logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
 
 
+class _StyleImages(torch.utils.data.Dataset):
+    """Images [3,H,W] of one training set in a given order, augmented with seed base + i."""
+
+    def __init__(self, part: Any, order: list[int], base: int) -> None:
+        self.part, self.order, self.base = part, order, base
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, j: int) -> torch.Tensor:
+        i = self.order[j]
+        if hasattr(self.part, "offset"):  # TransformedDataset: seeded training transform
+            return self.part.__getitem__(i, self.base + i)["image"]
+        return self.part[i]["image"]
+
+
 class SegModule(L.LightningModule):
     """Training and evaluation of a segmentation network with the FLEX-Seg objective.
 
@@ -50,6 +74,9 @@ class SegModule(L.LightningModule):
             saved in checkpoints.
         lr, head_lr_mult, weight_decay, betas: AdamW (DESIGN §2: 6e-5, ×10, 0.01).
         warmup_steps, warmup_ratio, power, min_lr_ratio: poly schedule with linear warm-up.
+        decay_rule, no_decay_keys: which parameters get no weight decay
+            (:func:`flexseg.optim.param_groups`: ``mmcv`` = the reference's
+            ``paramwise_cfg``, ``ndim`` = 1-d tensors and biases).
         boundary_kernel_sizes: kernels of the bands; the thickest band is the
             "boundary" of the boundary-vs-interior accuracy.
         channels_last: run the network in channels-last memory format (GPU speed-up).
@@ -74,6 +101,8 @@ class SegModule(L.LightningModule):
         ignore_index: int = IGNORE_INDEX,
         channels_last: bool = False,
         skip_nonfinite: bool = False,
+        decay_rule: str = "mmcv",
+        no_decay_keys: Sequence[str] = REFERENCE_NO_DECAY_KEYS,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "criterion"])
@@ -88,6 +117,8 @@ class SegModule(L.LightningModule):
         self.domains: list[str] = []
         self.results: dict[str, dict[str, Any]] = {}
         self.skipped_nonfinite = 0
+        self._fd_classes: torch.Tensor | None = None
+        self._styles_step = -1  # global step of the last SHADE base-style refresh
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
@@ -105,18 +136,31 @@ class SegModule(L.LightningModule):
 
     # ----------------------------------------------------------------- training
     def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Forward + FLEX-Seg loss for one training batch."""
+        """Forward + training loss for one batch (docs/recipe.md).
+
+        ``loss = w_fused·L_seg(logits) + Σ_aux w_aux·L_seg(aux logits, labels cropped to the
+        aux box) + λ_gap·L_GAP + λ_fd·L_FD + λ_style·L_consistency``; w_fused is the
+        network's ``logits_weight`` (1 for DAFormer, 0.9 for HRDA), L_GAP is never scaled
+        by it. L_FD and L_consistency are present when the network's feature distance /
+        SHADE are on. ``per_image`` [B] (for HAS) is the same weighted sum of the images'
+        segmentation losses without the GAP, FD and consistency terms; with SHADE (batch
+        doubled to [originals; hallucinated]) it is the mean of an image's two copies.
+        """
         labels = batch["label"]
         out = self.net(self.normalize(batch["image"]))
+        hallucinated = bool(out.get("hallucinated", False))
+        if hallucinated:  # SHADE: [originals; hallucinated], the labels hold for both
+            labels = torch.cat([labels, labels], dim=0)
         box = out.get("features_box")
+        weight = float(out.get("logits_weight", 1.0))
         losses = self.criterion(
             resize_logits(out["logits"], labels.shape[-2:]),
             out["features"],
             labels,
             feature_labels=crop(labels, box) if box is not None else None,
+            seg_weight=weight,
         )
-        weight = float(out.get("logits_weight", 1.0))
-        total = weight * losses["loss"]
+        total = losses["loss"]
         per_image = weight * losses["per_image"]
         for k, aux in enumerate(out.get("aux", []) or []):
             aux_labels = crop(labels, aux.get("box"))
@@ -124,9 +168,87 @@ class SegModule(L.LightningModule):
             total = total + aux["weight"] * aux_losses["loss"]
             per_image = per_image + aux["weight"] * aux_losses["per_image"]
             losses[f"loss_aux{k}"] = aux_losses["loss"]
+        fd = out.get("fd")
+        if fd is not None:
+            cfg = self.net.fd_cfg
+            if self._fd_classes is None or self._fd_classes.device != labels.device:
+                self._fd_classes = torch.tensor(list(cfg["classes"]), dtype=torch.long, device=labels.device)
+            loss_fd, n_fd = feature_distance_loss(
+                fd["features"], fd["imnet_features"], labels, self._fd_classes, float(cfg["min_ratio"]),
+                self.num_classes, self.ignore_index,
+            )
+            total = total + float(cfg["weight"]) * loss_fd.to(total.dtype)
+            losses["loss_fd"], losses["fd_num_pixels"] = loss_fd, n_fd.float()
+        if hallucinated:
+            loss_style = style_consistency_loss(out["logits"], float(self.net.shade_cfg["consistency_weight"]))
+            total = total + loss_style.to(total.dtype)
+            losses["loss_style"] = loss_style
+            half = per_image.shape[0] // 2
+            per_image = (per_image[:half] + per_image[half:]) / 2
         losses["loss"] = total
         losses["per_image"] = per_image
         return losses
+
+    # ------------------------------------------------------------------- SHADE
+    def _shade(self) -> nn.Module | None:
+        return getattr(getattr(self.net, "backbone", None), "style_hallucination", None)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """SHADE: (re)compute the base styles before the first step and every ``interval``
+        steps (the reference's StyleHallucinationHook: before iteration 0 and after every
+        interval-th iteration)."""
+        sh = self._shade()
+        if sh is None:
+            return
+        interval = int(self.net.shade_cfg["interval"])
+        due = not sh._initialized_host or (interval > 0 and self.global_step % interval == 0)
+        if due and self._styles_step != self.global_step:
+            self._styles_step = self.global_step
+            dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+            if dm is None or not hasattr(dm, "train_set"):
+                raise RuntimeError("SHADE needs the training datamodule (train_set) to compute its base styles")
+            self.refresh_styles(dm.train_set, num_workers=getattr(dm, "num_workers", 0))
+
+    @torch.no_grad()
+    def refresh_styles(self, train_set: Any, num_workers: int = 0) -> None:
+        """Base styles from the stage-1 statistics of the source training images (module
+        doc of flexseg.models.shade): the training set named ``shade.source`` (None = the
+        first one) with its training transform (augmentation seeded by seed, refresh index
+        and image), the network in eval mode; farthest-point sampling from a seeded start.
+        Every DDP process reads all images, so all hold the same styles."""
+        from torch.utils.data import DataLoader
+
+        sh = self._shade()
+        cfg = self.net.shade_cfg
+        names = list(getattr(train_set, "names", []))
+        parts = list(getattr(train_set, "parts", [train_set]))
+        name = cfg["source"]
+        if name is None:
+            part = parts[0]
+        elif name in names:
+            part = parts[names.index(name)]
+        else:
+            raise ValueError(f"shade.source {name!r} is not a training set; training sets: {names}")
+        seed = int(self.net.seed) if hasattr(self.net, "seed") else 0
+        refresh = self.global_step // max(int(cfg["interval"]), 1)
+        n = len(part)
+        count = n if cfg["max_images"] is None else min(int(cfg["max_images"]), n)
+        g = torch.Generator().manual_seed(seed * 1_000_003 + refresh)
+        order = torch.randperm(n, generator=g)[:count].tolist() if count < n else list(range(n))
+        base = seed * 1_000_003 + refresh * 100_003
+        loader = DataLoader(_StyleImages(part, order, base), batch_size=int(cfg["batch_size"]), shuffle=False, num_workers=num_workers)
+        was_training = self.net.training
+        self.net.eval()
+        stats = []
+        for images in loader:
+            feats = self.net.style_features(self.normalize(images.to(self.device))).float()
+            mean, std = style_statistics(feats)
+            stats.append(torch.stack([mean, std], dim=1))
+        self.net.train(was_training)
+        allstats = torch.cat(stats).cpu()
+        start = int(torch.randint(allstats.shape[0], (1,), generator=g))
+        proto_mean, proto_std = base_styles(allstats, sh.num_styles, start)
+        sh.set_styles(proto_mean.to(sh.proto_mean), proto_std.to(sh.proto_std))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         losses = self.compute_losses(batch)
@@ -263,7 +385,8 @@ class SegModule(L.LightningModule):
         encoder = [(n, p) for n, p in self.net.named_parameters() if id(p) not in head_names]
         head = [(n, p) for n, p in self.net.named_parameters() if id(p) in head_names]
         head += [(f"criterion.{n}", p) for n, p in self.criterion.named_parameters()]
-        groups = param_groups(encoder, head, hp.lr, hp.head_lr_mult, hp.weight_decay)
+        groups = param_groups(encoder, head, hp.lr, hp.head_lr_mult, hp.weight_decay,
+                              decay_rule=hp.decay_rule, no_decay_keys=tuple(hp.no_decay_keys))
         optimizer = build_optimizer(groups, hp.lr, hp.betas)
         max_steps = self.trainer.max_steps
         if max_steps is None or max_steps <= 0:

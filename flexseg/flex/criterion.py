@@ -55,7 +55,10 @@ class FlexCriterion(nn.Module):
     (granularities); ``feature_dim`` D of the decoder features; ``ube`` options
     (enabled, alpha, eps) or None = off; ``gap`` options (enabled, weight λ_gap, tau,
     momentum, proj_dim, max_pixels, max_weight) or None = off; ``seed`` of the
-    pixel-sampling generator.
+    pixel-sampling generator; ``normalize``: the segmentation loss is the mean over the
+    ``valid`` (non-ignored) pixels, or over ``all`` pixels with ignored ones counting 0
+    (mmseg's ``CrossEntropyLoss``, the reference recipes). ``per_image`` is always the
+    mean over the image's valid pixels.
 
     ``forward(logits [B,C,H,W] at label resolution, features [B,D,h,w], labels [B,H,W])``
     → dict: ``loss`` (to backprop), ``loss_seg`` (UBE or CE), ``loss_gap`` (0 when off),
@@ -80,6 +83,7 @@ class FlexCriterion(nn.Module):
         ube: Mapping[str, Any] | None = None,
         gap: Mapping[str, Any] | None = None,
         seed: int = 0,
+        normalize: str = "valid",
     ) -> None:
         super().__init__()
         self.num_classes, self.ignore_index = int(num_classes), int(ignore_index)
@@ -87,6 +91,9 @@ class FlexCriterion(nn.Module):
         self.ube_cfg = _merge(UBE_DEFAULTS, ube, "ube")
         self.gap_cfg = _merge(GAP_DEFAULTS, gap, "gap")
         self.seed = int(seed)
+        if normalize not in ("valid", "all"):
+            raise ValueError(f"FlexCriterion: normalize must be 'valid' or 'all', got {normalize!r}")
+        self.normalize = normalize
         self.generator = torch.Generator().manual_seed(self.seed)
         if self.gap_enabled:
             dim = int(self.gap_cfg["proj_dim"])
@@ -146,6 +153,8 @@ class FlexCriterion(nn.Module):
             mean_w = torch.ones((), device=logits.device)
         n_img = valid.sum(dim=(1, 2)).clamp_min(1).to(loss_map.dtype)
         n_valid = valid.sum()
+        if self.normalize == "all":  # mmseg's CrossEntropyLoss: mean over every pixel, ignored ones count 0
+            n_valid = torch.full_like(n_valid, labels.numel())
         mean = loss_map.sum() / n_valid.clamp_min(1).to(loss_map.dtype)
         return {
             # under DDP: normalized by the valid pixels of all processes (global-batch mean)
@@ -185,18 +194,23 @@ class FlexCriterion(nn.Module):
         features: torch.Tensor | None,
         labels: torch.Tensor,
         feature_labels: torch.Tensor | None = None,
+        seg_weight: float = 1.0,
     ) -> dict[str, torch.Tensor]:
         """See the class docstring. ``feature_labels`` [B,H',W']: the labels of the region
         ``features`` cover when that is a crop of ``labels`` (HRDA's detail crop);
-        default ``labels``."""
+        default ``labels``. ``seg_weight`` scales the segmentation term only:
+        ``loss = seg_weight·loss_seg + λ_gap·loss_gap`` (HRDA's fused weight 0.9; the
+        returned ``loss_seg`` and ``per_image`` are unscaled)."""
         seg = self.segmentation_loss(logits, labels)
         out = {"loss_seg": seg["loss"], "per_image": seg["per_image"],
                "ube_mean_boundary_weight": seg["ube_mean_boundary_weight"]}
+        # 1.0 leaves the term untouched (bitwise the same graph as before seg_weight existed)
+        seg_term = seg["loss"] if seg_weight == 1.0 else float(seg_weight) * seg["loss"]
         if self.gap_enabled:
             loss_gap, n = self.prototype_loss(features, labels if feature_labels is None else feature_labels)
-            out["loss"] = seg["loss"] + float(self.gap_cfg["weight"]) * loss_gap.to(seg["loss"].dtype)
+            out["loss"] = seg_term + float(self.gap_cfg["weight"]) * loss_gap.to(seg["loss"].dtype)
         else:
             loss_gap, n = torch.zeros((), device=logits.device), torch.zeros((), device=logits.device)
-            out["loss"] = seg["loss"]
+            out["loss"] = seg_term
         out["loss_gap"], out["gap_num_pixels"] = loss_gap, n
         return out

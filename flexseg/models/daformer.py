@@ -8,13 +8,14 @@ dilations 6/12/18, each + BN + ReLU) → ``bottleneck`` 3×3 conv → dropout 0.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from flexseg.models.encoders import build_encoder
+from flexseg.models.regularizers import attach_regularizers, fd_output, hallucinated
 
 
 class ConvBNReLU(nn.Module):
@@ -111,6 +112,35 @@ class DAFormerHead(nn.Module):
         return self.conv_seg(self.dropout(fused)), fused
 
 
+HEAD_INITS = ("torch", "reference")
+
+
+@torch.no_grad()
+def reference_init_(head: nn.Module) -> None:
+    """mmseg/mmcv initialization of a decode head (the reference's ``model.init_weights()``):
+    every ``ConvBNReLU`` conv kaiming-normal (fan_out, ReLU; mmcv ``ConvModule``), BN weight 1
+    bias 0, the classifier ``conv_seg`` normal(0, 0.01) with bias 0 (``BaseDecodeHead``
+    init_cfg); the per-stage ``Linear`` embeddings keep PyTorch's default (as in the
+    reference's ``MLP``). Draws from the global torch generator."""
+    for m in head.modules():
+        if isinstance(m, ConvBNReLU):
+            nn.init.kaiming_normal_(m.conv.weight, a=0, mode="fan_out", nonlinearity="relu")
+            nn.init.ones_(m.bn.weight)
+            nn.init.zeros_(m.bn.bias)
+    for m in head.modules():
+        if isinstance(m, DAFormerHead):
+            nn.init.normal_(m.conv_seg.weight, 0.0, 0.01)
+            nn.init.zeros_(m.conv_seg.bias)
+
+
+def init_head(head: nn.Module, head_init: str) -> None:
+    """``torch``: leave PyTorch's default init; ``reference``: :func:`reference_init_`."""
+    if head_init not in HEAD_INITS:
+        raise ValueError(f"head_init must be one of {HEAD_INITS}, got {head_init!r}")
+    if head_init == "reference":
+        reference_init_(head)
+
+
 def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Zero-pad [B,C,H,W] at the bottom/right up to multiples of ``multiple``."""
     h, w = images.shape[-2:]
@@ -187,7 +217,10 @@ class DAFormer(nn.Module):
     (sizes rounded up, as MiT's first patch embedding);
     ``inference(images)`` → logits [B,K,H,W]: whole-image inference by default, or
     sliding windows of ``slide_window`` px with ``slide_stride`` (the DAFormer reference
-    test uses 512/256). As in mmseg, inputs are not padded to a multiple of 32 (MiT
+    test uses 512/256). ``shade`` / ``feature_distance``: the reference recipe's
+    regularizers (:mod:`flexseg.models.regularizers`; off when None; the FD view is the
+    whole input). ``head_init``: ``torch`` (PyTorch defaults) or ``reference`` (mmseg's,
+    :func:`reference_init_`). As in mmseg, inputs are not padded to a multiple of 32 (MiT
     accepts any size ≥ 32 px; smaller inputs are zero-padded to 32); the 1/4-resolution
     logits are upsampled bilinearly to the input size.
     """
@@ -202,11 +235,17 @@ class DAFormer(nn.Module):
         pretrained: str | None = None,
         slide_window: int | Sequence[int] | None = None,
         slide_stride: int | Sequence[int] | None = None,
+        shade: Mapping[str, Any] | None = None,
+        feature_distance: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        head_init: str = "torch",
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self.seed = int(seed)
         self.backbone = build_encoder(encoder)
         self.decode_head = DAFormerHead(self.backbone.out_channels, num_classes, embed_dim, dilations, dropout)
+        init_head(self.decode_head, head_init)
         self.feature_dim = embed_dim
         self.slide_window = as_pair(slide_window)
         self.slide_stride = as_pair(slide_stride) or self.slide_window
@@ -214,18 +253,32 @@ class DAFormer(nn.Module):
             from flexseg.models.weights import load_pretrained_encoder
 
             load_pretrained_encoder(self.backbone, pretrained)
+        attach_regularizers(self, pretrained, shade, feature_distance, seed)
 
     @property
     def size_divisor(self) -> int:
         return self.backbone.output_stride
 
+    @torch.no_grad()
+    def style_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Stage-1 encoder map of the training view [B,C_1,H/4,W/4] (SHADE's base styles)."""
+        return self.backbone.stage1(images)
+
     def head_parameters(self) -> list[nn.Parameter]:
         """Parameters trained with the ×10 head learning rate."""
         return list(self.decode_head.parameters())
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        logits, features = self.decode_head(self.backbone(images))
-        return {"logits": logits, "features": features}
+    def forward(self, images: torch.Tensor) -> dict[str, Any]:
+        feats = self.backbone(images)
+        logits, features = self.decode_head(feats)
+        out: dict[str, Any] = {"logits": logits, "features": features}
+        if self.shade_cfg["enabled"] or self.fd_cfg["enabled"]:
+            fd = fd_output(self, images, feats[-1])
+            if fd is not None:
+                out["fd"] = fd
+            if hallucinated(self):
+                out["hallucinated"] = True
+        return out
 
     @torch.no_grad()
     def whole_inference(self, images: torch.Tensor) -> torch.Tensor:

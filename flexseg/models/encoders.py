@@ -30,9 +30,38 @@ class MiTEncoder(nn.Module):
         #: input sizes must be multiples of this at training time (padded at inference)
         self.output_stride: int = 32
 
+        #: SHADE style hallucination after stage 1 (training only), see enable_style_hallucination
+        self.style_hallucination: nn.Module | None = None
+
+    def enable_style_hallucination(self, num_styles: int | None, concentration: float, seed: int,
+                                   style_dim: int | None = None) -> None:
+        """Attach SHADE (flexseg.models.shade) after stage 1 (the reference's place in
+        DGInStyle's MiT). ``style_dim`` must be the stage-1 width when given."""
+        from flexseg.models.shade import StyleHallucination
+
+        width = self.out_channels[0]
+        if style_dim is not None and int(style_dim) != width:
+            raise ValueError(f"SHADE style_dim {style_dim} must equal the stage-1 width of {self.name} ({width})")
+        self.style_hallucination = StyleHallucination(width, num_styles, concentration, seed)
+
+    def stage1(self, images: torch.Tensor) -> torch.Tensor:
+        """Stage-1 map [B,C_1,H/4,W/4] (SHADE's style features)."""
+        m = self.mit
+        return m.norm1(m.block1(m.patch_embed1(images))).contiguous()
+
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """images [B,3,H,W] → four maps [B,C_s,H/s,W/s] for s = 4, 8, 16, 32."""
-        return list(self.mit(images)[2:])
+        """images [B,3,H,W] → four maps [B,C_s,H/s,W/s] for s = 4, 8, 16, 32; with SHADE in
+        training mode the batch doubles after stage 1: [originals; hallucinated] (2B)."""
+        if self.style_hallucination is None or not self.training:
+            return list(self.mit(images)[2:])
+        m = self.mit
+        x = self.style_hallucination(self.stage1(images))
+        outs = [x]
+        for embed, block, norm in ((m.patch_embed2, m.block2, m.norm2), (m.patch_embed3, m.block3, m.norm3),
+                                   (m.patch_embed4, m.block4, m.norm4)):
+            x = norm(block(embed(x))).contiguous()
+            outs.append(x)
+        return outs
 
     # SegFormer checkpoint names: strip the inner ``mit.`` prefix so that a plain
     # ``mit_b5.pth`` loads into ``encoder.mit``.

@@ -27,7 +27,8 @@ Training output (the model contract of :mod:`flexseg.models`)::
 **GAP / UBE on HRDA (our choice).** The segmentation loss (UBE, or CE) is applied to every
 term: to the fused logits against the full context label (weight 0.9) and to the HR
 logits against the label cropped to the detail box (weight 0.1) — UBE's entropy is that of
-the prediction being supervised. GAP uses the HR decoder features (``features``), i.e. the
+the prediction being supervised. L_GAP is added unscaled:
+L = 0.9·L_seg(fused) + 0.1·L_seg(HR) + λ_gap·L_GAP (``SegModule.compute_losses``). GAP uses the HR decoder features (``features``), i.e. the
 high-resolution 256-d fused map of the DAFormer head on the detail crop, with the label
 cropped to ``features_box``: boundaries are best resolved there, and it mirrors DAFormer,
 where GAP uses the same map at full input resolution.
@@ -36,7 +37,8 @@ where GAP uses the same map at full input resolution.
 ``torch.Generator`` seeded with (``seed``, step counter, DDP rank); the counter is the
 persistent buffer ``crop_step`` (advanced by every training forward, saved in
 checkpoints), so a run and its resumption draw the same boxes. The offsets are uniform
-over all aligned positions 0, d, 2d, …, H−h. In eval mode ``forward`` uses the centred
+over all aligned positions 0, d, 2d, …, H−h (``crop_positions="all"``) or over the
+reference's positions, which leave out the last one (``"reference"``). In eval mode ``forward`` uses the centred
 aligned box; ``forward(x, crop_box=...)`` forces a box.
 
 **Inference** (``inference``): sliding windows of ``slide_window`` (1024) with
@@ -50,14 +52,22 @@ protocol) are zero-padded at the bottom/right and the result cropped back.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flexseg.models.daformer import DAFormerHead, as_pair, pad_to_multiple, slide_boxes, slide_inference
+from flexseg.models.daformer import (
+    DAFormerHead,
+    as_pair,
+    init_head,
+    pad_to_multiple,
+    slide_boxes,
+    slide_inference,
+)
 from flexseg.models.encoders import build_encoder
+from flexseg.models.regularizers import attach_regularizers, fd_output, hallucinated
 
 Box = tuple[int, int, int, int]  # (y0, x0, y1, x1) in input pixels
 
@@ -117,7 +127,14 @@ class HRDA(nn.Module):
         embed_dim, dilations, dropout: DAFormer head.
         attention_embed_dim, attention_classwise: scale-attention head.
         pretrained: SegFormer ImageNet encoder file (see ``weights.py``).
-        seed: seed of the crop generator.
+        seed: seed of the crop generator (and of SHADE's Dirichlet draws).
+        crop_positions: ``all`` aligned offsets 0, d, …, H−h, or ``reference`` = lhoyer/HRDA's
+            ``get_crop_bbox`` (offsets 0 … ((H−h+1)//d − 1)·d: the last aligned position is
+            never drawn when H−h is a multiple of d).
+        head_init: ``torch`` (PyTorch defaults) or ``reference`` (mmseg's init of both heads,
+            :func:`flexseg.models.daformer.reference_init_`).
+        shade, feature_distance: the reference recipe's regularizers
+            (:mod:`flexseg.models.regularizers`; off when None).
     """
 
     def __init__(
@@ -140,6 +157,10 @@ class HRDA(nn.Module):
         attention_classwise: bool = True,
         pretrained: str | None = None,
         seed: int = 0,
+        crop_positions: str = "all",
+        shade: Mapping[str, Any] | None = None,
+        feature_distance: Mapping[str, Any] | None = None,
+        head_init: str = "torch",
     ) -> None:
         super().__init__()
         inv = 1.0 / lr_scale
@@ -154,6 +175,9 @@ class HRDA(nn.Module):
         if crop_divisor <= 0 or crop_divisor % self.lr_stride:
             raise ValueError(f"crop_divisor {crop_divisor} must be a positive multiple of 4/lr_scale = {self.lr_stride}")
         self.crop_divisor = int(crop_divisor)
+        if crop_positions not in ("all", "reference"):
+            raise ValueError(f"crop_positions must be 'all' or 'reference', got {crop_positions!r}")
+        self.crop_positions = crop_positions
         self.hr_loss_weight = float(hr_loss_weight)
         self.lr_loss_weight = float(lr_loss_weight)
         self.fused_loss_weight = (
@@ -171,12 +195,14 @@ class HRDA(nn.Module):
             self.backbone.out_channels, num_classes, embed_dim, dilations, dropout,
             attention_embed_dim, attention_classwise,
         )
+        init_head(self.decode_head, head_init)
         self.register_buffer("crop_step", torch.zeros((), dtype=torch.long))
         self._host_crop_step: int | None = None  # host copy of crop_step: reading a GPU buffer waits for the GPU
         if pretrained:
             from flexseg.models.weights import load_pretrained_encoder
 
             load_pretrained_encoder(self.backbone, pretrained)
+        attach_regularizers(self, pretrained, shade, feature_distance, seed)
 
     # ----------------------------------------------------------------- contract
     @property
@@ -201,7 +227,10 @@ class HRDA(nn.Module):
         """
         ch, cw = min(self.hr_crop_size[0], height), min(self.hr_crop_size[1], width)
         d = self.crop_divisor
-        ny, nx = (height - ch) // d + 1, (width - cw) // d + 1  # aligned positions
+        if self.crop_positions == "all":
+            ny, nx = (height - ch) // d + 1, (width - cw) // d + 1  # every aligned position
+        else:  # lhoyer/HRDA get_crop_bbox: randint(0, (margin + 1) // d) · d (the last one excluded)
+            ny, nx = max((height - ch + 1) // d, 1), max((width - cw + 1) // d, 1)
         if self.training:
             if self._host_crop_step is None:  # once after construction or a state_dict load
                 self._host_crop_step = int(self.crop_step.item())
@@ -219,14 +248,27 @@ class HRDA(nn.Module):
         return (y0, x0, y0 + ch, x0 + cw)
 
     # ------------------------------------------------------------------- fusion
-    def lr_pass(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """HR images → (LR logits [B,K,h/s,w/s], attention [B,K|1,h/s,w/s]), s = 4/lr_scale."""
-        lr = images
+    def lr_view(self, images: torch.Tensor) -> torch.Tensor:
+        """The LR (context) view: images resized by ``lr_scale``."""
         if self.lr_scale != 1.0:
-            lr = F.interpolate(images, scale_factor=self.lr_scale, mode="bilinear", align_corners=False)
+            return F.interpolate(images, scale_factor=self.lr_scale, mode="bilinear", align_corners=False)
+        return images
+
+    def lr_pass(self, images: torch.Tensor, return_feats: bool = False):
+        """HR images → (LR logits [B,K,h/s,w/s], attention [B,K|1,h/s,w/s]), s = 4/lr_scale
+        (+ the LR view and its encoder maps when ``return_feats``)."""
+        lr = self.lr_view(images)
         feats = self.backbone(lr)
         logits, _ = self.decode_head.head(feats)
+        if return_feats:
+            return logits, self.decode_head.attention(feats), lr, feats
         return logits, self.decode_head.attention(feats)
+
+    @torch.no_grad()
+    def style_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Stage-1 encoder map of the LR view (the reference's ``forward_style`` at
+        ``feature_scale`` = lr_scale) → [B,C_1,h,w] (SHADE's base styles)."""
+        return self.backbone.stage1(self.lr_view(images))
 
     def fuse(
         self,
@@ -272,19 +314,27 @@ class HRDA(nn.Module):
             raise ValueError(
                 f"crop box {box} must lie inside {h}×{w} with coordinates multiples of 4/lr_scale = {self.lr_stride}"
             )
-        lr_logits, att = self.lr_pass(images)
+        lr_logits, att, lr_view, lr_feats = self.lr_pass(images, return_feats=True)
         hr_logits, hr_features = self.decode_head.head(self.backbone(images[:, :, y0:y1, x0:x1]))
         fused = self.fuse(lr_logits, att, hr_logits, (h // 4, w // 4), box)
         aux = [{"logits": hr_logits, "box": box, "weight": self.hr_loss_weight}]
         if self.lr_loss_weight > 0:
             aux.append({"logits": lr_logits, "box": None, "weight": self.lr_loss_weight})
-        return {
+        out: dict[str, Any] = {
             "logits": fused,
             "logits_weight": self.fused_loss_weight,
             "features": hr_features,
             "features_box": box,
             "aux": aux,
         }
+        # feature distance on the LR view's last stage vs the context labels (reference
+        # feature_scale = 0.5); SHADE doubles both passes
+        fd = fd_output(self, lr_view, lr_feats[-1])
+        if fd is not None:
+            out["fd"] = fd
+        if hallucinated(self):
+            out["hallucinated"] = True
+        return out
 
     # ----------------------------------------------------------------- inference
     def hr_slide_logits(self, images: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,10 @@ from flexseg.models.encoders import MiTEncoder
 
 MMSEG_PREFIXES = ("model.", "ema_model.", "imnet_model.")
 MMSEG_IGNORED = ("backbone.style_hallucination.",)
+#: training-only state of the reference regularizers (frozen ImageNet copy, SHADE base
+#: styles): not needed for inference, so loading a checkpoint for evaluation ignores it on
+#: both sides (a run trained with them evaluates with a plain model config and vice versa)
+TRAINING_ONLY = ("fd_encoder.", "backbone.style_hallucination.")
 _MAX_LISTED = 20
 
 
@@ -268,7 +272,8 @@ def load_any_checkpoint(net: nn.Module, path: str | Path, lightning_prefix: str 
     """Load ``path`` into ``net``, detecting the format; returns ``"lightning"`` or ``"mmseg"``.
 
     * Lightning (FlexSeg): ``state_dict`` keys ``net.*`` (``net._orig_mod.*`` from
-      ``torch.compile`` accepted); other keys (criterion, prototype bank) are skipped.
+      ``torch.compile`` accepted); other keys (criterion, prototype bank) and the
+      training-only ``TRAINING_ONLY`` state (FD copy, SHADE styles) are skipped.
     * mmseg: keys ``backbone.``/``decode_head.`` or prefixed ``model.``/``ema_model.`` —
       :func:`load_mmseg_checkpoint` with ``prefix="auto"``.
     A SegFormer ImageNet file (encoder only) is refused: use ``model.pretrained=``.
@@ -282,7 +287,9 @@ def load_any_checkpoint(net: nn.Module, path: str | Path, lightning_prefix: str 
             for k, v in state.items()
             if k.startswith(lightning_prefix)
         }
-        check_state_dict(sub, net.state_dict(), f"Lightning checkpoint '{path}'", optional=())
+        sub = {k: v for k, v in sub.items() if not k.startswith(TRAINING_ONLY)}
+        expected = {k: v for k, v in net.state_dict().items() if not k.startswith(TRAINING_ONLY)}
+        check_state_dict(sub, expected, f"Lightning checkpoint '{path}'", optional=())
         _copy_into(net, sub)
         return "lightning"
     if any(k.startswith(("backbone.", "decode_head.") + MMSEG_PREFIXES) for k in state):

@@ -25,3 +25,20 @@ def test_bench_writes_every_measure(tmp_path, monkeypatch):
     assert saved["boundary_bands"]["megapixels_per_s"] > 0
     assert saved["has"]["seconds_per_batch"] > 0 and saved["data"]["images_per_s"] > 0
     assert result["train_step"] == ts
+
+
+def test_recipe_mode_overrides_and_composition():
+    """--recipe: the experiment with random init; HRDA's detail crop scales with a small context."""
+    assert bench.recipe_overrides("daformer_flex", 512, 512, None) == ["+experiment=daformer_flex"]
+    assert bench.recipe_overrides("hrda_flex", 1024, 1024, "mit_b0") == ["+experiment=hrda_flex", "model.encoder=mit_b0"]
+    assert bench.recipe_overrides("hrda_flex", 256, 128, None)[-1] == "model.hr_crop_size=[128,64]"
+    with pytest.raises(ValueError):
+        bench.recipe_overrides("nope", 1, 1, None)
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(bench.CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[*bench.recipe_overrides("hrda_flex", 256, 256, "mit_b0"),
+                                                      "model.pretrained=null", *bench.PLAIN])
+    # the baseline keeps the recipe's regularizers and geometry, only FLEX-Seg's modules are off
+    assert cfg.model.shade.enabled and cfg.model.feature_distance.enabled and cfg.model.encoder == "mit_b0"
+    assert not (cfg.flex.gap.enabled or cfg.flex.ube.enabled or cfg.flex.has.enabled)

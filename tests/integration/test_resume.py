@@ -41,16 +41,24 @@ def _run(tmp_path, steps, ckpt_path=None, stop_at=None, extra=()):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("flex", ["all", "none"])
+@pytest.mark.parametrize("flex", ["all", "none", "fd_shade"])
 def test_resume_reproduces_uninterrupted_run(tmp_path, flex):
-    extra = [] if flex == "all" else ["flex.gap.enabled=false", "flex.ube.enabled=false", "flex.has.enabled=false"]
+    extra = {
+        "all": [],
+        "none": ["flex.gap.enabled=false", "flex.ube.enabled=false", "flex.has.enabled=false"],
+        # the reference regularizers: frozen ImageNet copy + SHADE base styles (refreshed at
+        # steps 0, 2, 4: the resumed run restores step 2's styles and the Dirichlet generator)
+        "fd_shade": ["model/feature_distance=things", "model/shade=reference", "model.shade.interval=2",
+                     "model.shade.num_styles=8"],
+    }[flex]
     straight, dm_straight, losses_straight = _run(tmp_path / "a", 6, extra=extra)
     _, _, losses_first = _run(tmp_path / "b", 6, stop_at=3, extra=extra)
     resumed, dm_resumed, losses_second = _run(tmp_path / "c", 6, ckpt_path=str(tmp_path / "b" / "checkpoints" / "last.ckpt"), extra=extra)
     assert losses_first + losses_second == losses_straight
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         if isinstance(a, dict):  # extra state (e.g. the GAP pixel-sampling generator)
-            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+            assert a.keys() == b.keys() and all(
+                torch.equal(a[k], b[k]) if torch.is_tensor(a[k]) else a[k] == b[k] for k in a), name
         else:
             assert torch.equal(a, b), name
     sa, sb = dm_straight.sampler.state_dict(), dm_resumed.sampler.state_dict()

@@ -298,11 +298,18 @@ def test_hrda_head_parameters_cover_both_heads(hrda):
 
 
 # ------------------------------------------------------------------------- configs
+def _compose_model(name: str, seed: int):
+    """conf/train.yaml with model=name (its nested shade / feature_distance defaults resolved)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF.parent), version_base="1.3"):
+        return compose(config_name="train", overrides=[f"model={name}", f"seed={seed}",
+                                                       "paths.pretrained_dir=data/pretrained"])
+
+
 @pytest.mark.parametrize("name", ["daformer_mitb0", "hrda_mitb0"])
 def test_small_model_configs_instantiate(name):
-    root = OmegaConf.create({"seed": 0, "paths": {"pretrained_dir": "data/pretrained"}})
-    root.model = OmegaConf.load(CONF / f"{name}.yaml")
-    net = instantiate(root.model)
+    net = instantiate(_compose_model(name, 0).model)
     assert net.num_classes == 19
     net.eval()
     assert net.inference(torch.randn(1, 3, 64, 128)).shape == (1, 19, 64, 128)
@@ -314,9 +321,7 @@ def test_small_model_configs_instantiate(name):
     + [("hrda_mitb5", "flexseg.models.hrda.HRDA")],
 )
 def test_large_model_configs(name, target):
-    root = OmegaConf.create({"seed": 7, "paths": {"pretrained_dir": "data/pretrained"}})
-    root.model = OmegaConf.load(CONF / f"{name}.yaml")
-    cfg = OmegaConf.to_container(root.model, resolve=True)
+    cfg = OmegaConf.to_container(_compose_model(name, 7).model, resolve=True)
     assert cfg["_target_"] == target and cfg["encoder"] == f"mit_b{name[-1]}"
     assert cfg["pretrained"] == f"data/pretrained/mit_b{name[-1]}.pth"
     if target.endswith("HRDA"):

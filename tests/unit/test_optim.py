@@ -24,3 +24,17 @@ def test_param_groups_head_lr_and_no_decay_on_norm_and_bias():
     assert by[(1e-3, 0.0)] == 4 + 4 + 4                 # conv bias + BN weight/bias
     assert by[(1e-2, 0.01)] == 8                        # head weight, ×10 lr
     assert by[(1e-2, 0.0)] == 2                         # head bias
+
+
+def test_mmcv_multipliers_longest_key_first_and_first_match_only():
+    from flexseg.optim import mmcv_multipliers
+
+    keys = {"head": {"lr_mult": 10.0}, "norm": {"decay_mult": 0.0}, "pos_block": {"decay_mult": 0.0}}
+    assert mmcv_multipliers("backbone.block1.0.norm1.weight", keys) == (1.0, 0.0)
+    assert mmcv_multipliers("backbone.block1.0.attn.q.bias", keys) == (1.0, 1.0)  # biases decayed
+    # 'head' and 'norm' have the same length: alphabetical order puts 'head' first, and only
+    # the first matching key applies — a head parameter named *norm* keeps its decay
+    assert mmcv_multipliers("decode_head.x.norm.weight", keys) == (10.0, 1.0)
+    # a longer key wins over 'head'
+    assert mmcv_multipliers("decode_head.pos_block.weight", keys) == (1.0, 0.0)
+    assert mmcv_multipliers("decode_head.conv_seg.bias", keys) == (10.0, 1.0)
