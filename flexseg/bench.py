@@ -26,7 +26,6 @@ from typing import Callable, Sequence
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
 from rich.console import Console
 from rich.table import Table
 
