@@ -100,3 +100,16 @@ def test_wheel_trains_outside_the_repository(tmp_path):
     resolved = (run / "config_resolved.yaml").read_text()
     assert "- mine" in resolved and "num_test: 2" in resolved
     assert f"data_dir: {work}/data" in resolved  # paths follow the working folder, not the install
+
+
+def test_missing_optional_logger_package_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    from flexseg.build import build_loggers
+    from tests.integration.test_configs import compose_cfg
+
+    cfg = compose_cfg(["logger=wandb"])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'flexseg\[wandb\]'"):
+        build_loggers(cfg)
