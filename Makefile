@@ -4,20 +4,27 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# the exact tested versions (pyproject.toml holds the compatible ranges)
+CONSTRAINTS ?= requirements/constraints.txt
+# extras the tests use: W&B logging, the submitit launcher, ruff + pytest
+EXTRAS ?= dev,wandb,slurm,generate
 
-.PHONY: install test test-fast train preview bench clean
+.PHONY: install lint test test-fast train preview bench constraints clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -e '.[dev,generate]'
+	$(PY) -m pip install -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	touch $@
 
-test: install
+lint: install
+	$(PY) -m ruff check .
+
+test: lint
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: lint
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 train: install
@@ -29,5 +36,10 @@ preview: install
 bench: install
 	$(PY) -m flexseg.bench $(BENCH_ARGS)
 
+# rewrite the constraints from the installed environment (after a tested upgrade)
+constraints: install
+	{ sed -n '1,3p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(flexseg|cwevals)([=@ ]|$$)' | grep -v '^#'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
 clean:
-	rm -rf logs outputs multirun .pytest_cache
+	rm -rf logs outputs multirun .pytest_cache build dist *.egg-info

@@ -1,15 +1,13 @@
-"""FlexSeg: domain-generalized semantic segmentation with FLEX-Seg (GAP, UBE, HAS)."""
+"""FlexSeg: domain-generalized semantic segmentation with FLEX-Seg (GAP, UBE, HAS).
+
+Importing FlexSeg changes no global state (no warning filters, no re-execution). The
+one exception is the start of ``python -m flexseg.<command>`` itself: while Python
+locates that module, a Python lacking the dependencies hands the command over to the
+checkout's ``.venv`` (``flexseg/_venv.py``).
+"""
 
 __version__ = "0.1.0"
 
-import warnings as _warnings
-
 from flexseg._venv import reexec_in_project_venv as _reexec_in_project_venv
 
-# `python -m flexseg.train` typed without activating .venv: run it with .venv's Python
 _reexec_in_project_venv()
-
-# conf/hydra/launcher/submitit_{slurm,local}.yaml set FlexSeg's defaults on top of the
-# hydra-submitit-launcher schemas of the same name (Hydra's schema matching), which
-# Hydra reports with a deprecation warning on every composition.
-_warnings.filterwarnings("ignore", message="(?s).*hydra/launcher/submitit_.*validated against ConfigStore schema")

@@ -7,6 +7,11 @@ that lacks them (``No module named 'hydra'``). In that case, and only for a
 ``-m flexseg…`` command, the command is run again, with the same arguments, by
 ``.venv/bin/python`` (a note on stderr says so). Nothing happens when the dependencies
 import, or with ``FLEXSEG_NO_VENV=1``.
+
+Only the start of ``python -m flexseg.<command>`` can trigger it: Python imports the
+``flexseg`` package while it locates the command's module, and during that time
+``sys.argv[0]`` is ``"-m"``. A library import (``import flexseg`` in a script, a
+notebook, the tests, an installed console script) never re-executes anything.
 """
 from __future__ import annotations
 
@@ -18,6 +23,11 @@ from pathlib import Path
 __all__ = ["reexec_in_project_venv"]
 
 REQUIRED: tuple[str, ...] = ("torch", "hydra", "lightning")
+
+
+def _locating_flexseg_module(argv0: str, orig_argv: list[str]) -> bool:
+    """True while Python locates the module of ``python -m flexseg…``."""
+    return argv0 == "-m" and _flexseg_module_argv(orig_argv)
 
 
 def _flexseg_module_argv(argv: list[str]) -> bool:
@@ -34,13 +44,15 @@ def reexec_in_project_venv() -> None:
     ``.venv`` exists; otherwise return."""
     if os.environ.get("FLEXSEG_NO_VENV") == "1":
         return
+    argv = list(getattr(sys, "orig_argv", []))
+    if not _locating_flexseg_module(sys.argv[0] if sys.argv else "", argv):
+        return
     missing = [m for m in REQUIRED if importlib.util.find_spec(m) is None]
     if not missing:
         return
     venv = Path(__file__).resolve().parents[1] / ".venv"
     python = venv / "bin" / "python"
-    argv = list(getattr(sys, "orig_argv", []))
-    if not python.is_file() or Path(sys.prefix).resolve() == venv.resolve() or not _flexseg_module_argv(argv):
+    if not python.is_file() or Path(sys.prefix).resolve() == venv.resolve():
         return
     print(f"flexseg: {sys.executable} lacks {', '.join(missing)}; running with {python} "
           "(`source .venv/bin/activate` to use it directly)", file=sys.stderr)

@@ -37,7 +37,10 @@ from flexseg.build import build_datamodule
 from flexseg.eval import build_module_from_checkpoint
 from flexseg.metrics import SegmentationMetrics
 from flexseg.module import resize_logits
+from flexseg.utils.ckpt_config import apply_checkpoint_config
+from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.config import check_output_dir
+from flexseg.utils.extras import apply_extras
 from flexseg.utils.tables import markdown_table, write_csv
 
 log = logging.getLogger(__name__)
@@ -237,10 +240,14 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
     return results
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="analyze")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="analyze")
 def main(cfg: DictConfig) -> None:
+    apply_checkpoint_config(cfg)  # the network (and data) it was trained with
+    apply_extras(cfg)
     analyze(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from flexseg.cli import run
+
+    run(main)

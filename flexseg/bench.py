@@ -34,11 +34,12 @@ from typing import Callable, Sequence
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
 from rich.console import Console
 from rich.table import Table
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from flexseg.utils.conf_dir import config_dir
+
+CONF = config_dir()  # the checkout's conf/ or an installed wheel's flexseg/conf
 PLAIN = ["flex.gap.enabled=false", "flex.ube.enabled=false", "flex.has.enabled=false"]
 PRECISIONS = ("32", "bf16-mixed")
 

@@ -58,10 +58,27 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     return callbacks
 
 
+#: optional packages of loggers: target class name → (module, pip extra)
+OPTIONAL_LOGGERS: dict[str, tuple[str, str]] = {"WandbLogger": ("wandb", "wandb"),
+                                                "TensorBoardLogger": ("tensorboard", "tensorboard")}
+
+
+def _check_logger_package(name: str, target: str) -> None:
+    """A clear error when a logger's optional package is missing (pyproject extras)."""
+    import importlib.util
+
+    module, extra = OPTIONAL_LOGGERS.get(str(target).rsplit(".", 1)[-1], (None, None))
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ModuleNotFoundError(
+            f"logger.{name} ({target}) needs the {module} package: pip install 'flexseg[{extra}]' "
+            f"(make install includes wandb), or choose another logger (logger=csv)")
+
+
 def build_loggers(cfg: DictConfig) -> list:
     loggers = []
     for name, lg_cfg in (cfg.get("logger") or {}).items():
         if lg_cfg is not None and "_target_" in lg_cfg:
+            _check_logger_package(name, lg_cfg._target_)
             loggers.append(instantiate(lg_cfg))
         elif lg_cfg is not None:
             raise ValueError(f"logger.{name} has no _target_")

@@ -20,8 +20,11 @@ from omegaconf import DictConfig, open_dict
 from flexseg.build import build_datamodule, build_module, build_trainer
 from flexseg.module import SegModule
 from flexseg.train import results_summary
+from flexseg.utils.ckpt_config import apply_checkpoint_config
+from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.config import check_output_dir
 from flexseg.utils.console import print_results
+from flexseg.utils.extras import apply_extras
 from flexseg.utils.tables import markdown_table, write_csv
 
 log = logging.getLogger(__name__)
@@ -95,10 +98,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
 def main(cfg: DictConfig) -> None:
+    apply_checkpoint_config(cfg)  # the network (and data) it was trained with
+    apply_extras(cfg)
     evaluate(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from flexseg.cli import run
+
+    run(main)

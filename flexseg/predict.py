@@ -23,6 +23,9 @@ from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 
 from flexseg.data.labels import colorize
+from flexseg.utils.ckpt_config import apply_checkpoint_config
+from flexseg.utils.conf_dir import CONFIG_PATH
+from flexseg.utils.extras import apply_extras
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +145,14 @@ def predict(cfg: DictConfig) -> list[Path]:
     return written
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
 def main(cfg: DictConfig) -> None:
+    apply_checkpoint_config(cfg, groups=("model",))  # the network it was trained with
+    apply_extras(cfg)
     predict(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from flexseg.cli import run
+
+    run(main)

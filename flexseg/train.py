@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from flexseg.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from flexseg.utils.ckpt_config import StoreConfig
+from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.config import check_output_dir, validate_config
 from flexseg.utils.console import print_results
+from flexseg.utils.extras import apply_extras
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)
-    callbacks = build_callbacks(cfg)
+    callbacks = [*build_callbacks(cfg), StoreConfig(cfg)]  # checkpoints carry the config
     loggers = build_loggers(cfg)
     trainer = build_trainer(cfg, callbacks, loggers)
     for logger in trainer.loggers:
@@ -88,12 +89,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    apply_extras(cfg)
     summary = train(cfg)
     # multirun sweepers (e.g. Optuna) optimize the returned value
     return summary.get("mean") if summary else None
 
 
 if __name__ == "__main__":
-    main()
+    from flexseg.cli import run
+
+    run(main)

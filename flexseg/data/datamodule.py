@@ -8,9 +8,8 @@ checkpoint so that a resumed run continues the same batch sequence.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
-
 import logging
+from typing import Any, Callable, Mapping
 
 import lightning as L
 import torch

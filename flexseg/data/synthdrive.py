@@ -73,7 +73,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from flexseg.data.labels import IGNORE_INDEX, NUM_CLASSES, colorize
+from flexseg.data.labels import NUM_CLASSES, colorize
 
 DOMAINS: tuple[str, ...] = ("source", "generated", "clear", "fog", "night", "rain", "snow")
 TRAIN_DOMAINS: tuple[str, ...] = ("source", "generated")

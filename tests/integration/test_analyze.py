@@ -1,6 +1,5 @@
 """python -m flexseg.analyze: errors per boundary ring and interior, per domain."""
 import json
-import math
 import subprocess
 import sys
 

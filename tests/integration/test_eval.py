@@ -1,6 +1,5 @@
 """python -m flexseg.eval: checkpoint → per-domain table, paper-style averages."""
 import json
-import math
 
 import pytest
 from omegaconf import open_dict

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"

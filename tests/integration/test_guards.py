@@ -4,11 +4,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import open_dict
 
 from flexseg.build import build_datamodule, build_module
 from flexseg.utils.config import ConfigError, check_output_dir

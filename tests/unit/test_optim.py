@@ -1,7 +1,7 @@
 import pytest
+from torch import nn
 
 from flexseg.optim import param_groups, poly_warmup_factor
-from torch import nn
 
 
 def test_poly_schedule_reference_values():

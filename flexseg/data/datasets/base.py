@@ -59,7 +59,7 @@ class DatasetLayoutError(DatasetError, FileNotFoundError):
 class PairingError(DatasetLayoutError):
     """Images without labels or labels without images."""
 
-    def __init__(self, message: str, problems: Sequence["Problem"] = ()) -> None:
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(message)
         self.problems = list(problems)
 

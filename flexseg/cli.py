@@ -1,0 +1,86 @@
+"""FlexSeg's commands: the console scripts of ``pyproject.toml`` (``flexseg-train``,
+``flexseg-eval``, …) and the ``python -m flexseg.<command>`` entry points run through here.
+
+Process-wide settings that a library import must not make are made here, when a
+command starts: Hydra's notice that ``conf/hydra/launcher/submitit_*.yaml`` extend the
+plugin's schemas of the same name is emitted while the config is composed, before the
+command's own code (``flexseg/utils/extras.py``) runs.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["analyze", "bench", "compare", "eval", "predict", "prepare", "preview", "report", "run", "train"]
+
+
+def run(main: Callable[[], Any]) -> Any:
+    """Run a Hydra ``main`` as a program."""
+    warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
+    return main()
+
+
+def train() -> Any:
+    """``flexseg-train [overrides]`` = ``python -m flexseg.train``."""
+    from flexseg.train import main
+
+    return run(main)
+
+
+def eval() -> Any:  # noqa: A001 - the command's name
+    """``flexseg-eval ckpt_path=... [overrides]`` = ``python -m flexseg.eval``."""
+    from flexseg.eval import main
+
+    return run(main)
+
+
+def analyze() -> Any:
+    """``flexseg-analyze ckpt_path=...`` = ``python -m flexseg.analyze``."""
+    from flexseg.analyze import main
+
+    return run(main)
+
+
+def predict() -> Any:
+    """``flexseg-predict ckpt_path=... input=DIR output=DIR`` = ``python -m flexseg.predict``."""
+    from flexseg.predict import main
+
+    return run(main)
+
+
+def report() -> int:
+    """``flexseg-report RUN_DIRS ...`` = ``python -m flexseg.report``."""
+    from flexseg.report import main
+
+    return main()
+
+
+def compare() -> int:
+    """``flexseg-compare RUN_A RUN_B ...`` = ``python -m flexseg.analysis.compare``."""
+    from flexseg.analysis.compare import main
+
+    return main()
+
+
+def prepare() -> int:
+    """``flexseg-prepare DATASET [--cache]`` = ``python -m flexseg.data.prepare``."""
+    from flexseg.data.prepare import main
+
+    return main()
+
+
+def bench() -> int:
+    """``flexseg-bench [...]`` = ``python -m flexseg.bench``."""
+    from flexseg.bench import main
+
+    main()  # returns the measurements, not an exit status
+    return 0
+
+
+def preview() -> int:
+    """``flexseg-preview --preview out.png`` = ``python -m flexseg.data.synthdrive``."""
+    from flexseg.data.synthdrive import main
+
+    main()
+    return 0
