@@ -96,8 +96,7 @@ def model_names(cfg: DictConfig) -> dict[str, str | None]:
 
 def progress_bar():
     """A rich progress bar with images/s and ETA."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]} img/s"), TimeElapsedColumn(), TextColumn("ETA"),

@@ -757,7 +757,6 @@ def plot_versus(vs: pd.DataFrame, key: str, path: Path, level: float = 0.95) -> 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     metrics = [m for m in metric_order(vs["metric"].unique()) if "/" not in m]
     groups = list(dict.fromkeys(vs["group"]))

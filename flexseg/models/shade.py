@@ -14,9 +14,8 @@ Pure functions here are tested against slow references in tests/unit/test_shade.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import warnings
+from typing import Any, Mapping
 
 import numpy as np
 import torch

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("scipy")
 
 from flexseg.analysis.alignment import AlignmentCounts, canny_edges, edge_distance, main, ring_map  # noqa: E402
-from tests.data.fixtures import write_gta, write_generated  # noqa: E402
+from tests.data.fixtures import write_generated, write_gta  # noqa: E402
 
 
 def test_edge_distance_matches_brute_force():

@@ -219,8 +219,8 @@ def test_generate_extra_is_imported_lazily():
 
 @pytest.mark.slow
 def test_training_reads_generated_folder(world, base_run, tmp_path):
-    from tests.data.fixtures import write_all
     from flexseg.train import train
+    from tests.data.fixtures import write_all
 
     out, _ = base_run
     data_dir = tmp_path / "data"
