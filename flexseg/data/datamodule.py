@@ -154,6 +154,10 @@ class ConcatTrainSet(Dataset):
         part = max(k for k, off in enumerate(self.offsets) if off <= i)
         return self.parts[part].__getitem__(i - self.offsets[part], aug_seed, extra)
 
+    def source_of(self, i: int) -> str:
+        """Name of the training set holding global index ``i``."""
+        return self.names[max(k for k, off in enumerate(self.offsets) if off <= i)]
+
     def part(self, name: str) -> tuple[Dataset, int]:
         """(dataset, global offset) of the training set ``name``."""
         if name not in self.names:
@@ -188,9 +192,6 @@ def first_image_size(dataset: Dataset) -> tuple[int, int] | None:
     h, w = getattr(dataset, "height", None), getattr(dataset, "width", None)
     return (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
 
-    def source_of(self, i: int) -> str:
-        """Name of the training set holding global index ``i``."""
-        return self.names[max(k for k, off in enumerate(self.offsets) if off <= i)]
 
 
 class SegDataModule(L.LightningDataModule):
