@@ -182,7 +182,8 @@ class PhotoMetricDistortion:
 
     Each with probability 0.5: brightness += U(−32, 32); contrast ×= U(0.5, 1.5) (plain
     scaling, done first or last at random); saturation ×= U(0.5, 1.5) and hue += an
-    integer in [−18, 18] on OpenCV's 0..180 hue scale (in HSV via kornia). Values are
+    integer in [−18, 18) (numpy randint: upper bound excluded, as mmseg) on OpenCV's 0..180
+    hue scale (in HSV via kornia). Values are
     clipped and truncated to integers after each step like mmseg's uint8 round trips
     (mmcv's uint8 HSV quantisation is not reproduced).
     """
@@ -214,7 +215,8 @@ class PhotoMetricDistortion:
         if contrast_first:
             x = contrast(x)
         saturation = _uniform(*self.saturation_range, gen) if _randint(0, 2, gen) else None
-        hue = _randint(-self.hue_delta, self.hue_delta + 1, gen) if _randint(0, 2, gen) else None
+        hue = ((_randint(-self.hue_delta, self.hue_delta, gen) if self.hue_delta > 0 else 0)
+               if _randint(0, 2, gen) else None)
         if saturation is not None or hue is not None:
             hsv = kornia.color.rgb_to_hsv(x / 255.0)
             if saturation is not None:
