@@ -247,3 +247,13 @@ def test_resume_with_rcs_is_exact(trees, has):
     off = make_dm(trees, has, enabled=False)
     with pytest.raises(ValueError, match="rcs"):
         off.load_state_dict(state)
+
+
+def test_collate_names_the_images_when_sizes_differ():
+    from flexseg.data.datamodule import collate
+
+    a = {"image": torch.zeros(3, 4, 4), "label": torch.zeros(4, 4), "path": "a.png"}
+    b = {"image": torch.zeros(3, 8, 8), "label": torch.zeros(8, 8), "path": "b.png"}
+    assert collate([a, a])["image"].shape == (2, 3, 4, 4)
+    with pytest.raises(RuntimeError, match=r"a.png \(4, 4\), b.png \(8, 8\)"):
+        collate([a, b])
