@@ -31,6 +31,8 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from flexseg.data.samplers import UniformBatchSampler
 
 Transform = Callable[..., dict]
+#: per-sample crop hints (rare-class class and threshold), dropped after the transform
+CROP_HINTS = ("sampled_class", "min_class_pixels")
 log = logging.getLogger(__name__)
 
 
@@ -116,6 +118,8 @@ class TransformedDataset(Dataset):
             sample.update({k: v for k, v in extra.items() if v is not None})
         generator = torch.Generator().manual_seed(aug_seed % 2**63) if aug_seed is not None else None
         sample = call_transform(self.transform, sample, generator)
+        for key in CROP_HINTS:  # consumed by the transform; absent from other sets' samples (collate)
+            sample.pop(key, None)
         sample["index"] = self.offset + int(i)
         return sample
 

@@ -187,8 +187,15 @@ def test_rcs_replaces_uniform_gta_draws_only(trees):
             else:
                 assert len(item) == 3 and 0 <= item[0] < n_gta        # GTA slot → an RCS file of GTA
                 assert item[2]["min_class_pixels"] == 2 and 0 <= item[2]["sampled_class"] < 19
+    seen = {}
+    dm.train_set.parts[0].transform = lambda s: seen.update(s) or s   # what the GTA transform receives
     sample = dm.train_set[(0, 5, {"sampled_class": 3, "min_class_pixels": 2})]
-    assert sample["sampled_class"] == 3 and sample["min_class_pixels"] == 2
+    assert seen["sampled_class"] == 3 and seen["min_class_pixels"] == 2
+    assert "sampled_class" not in sample and "min_class_pixels" not in sample
+    from flexseg.data.datamodule import collate
+
+    batch = collate([dm.train_set[(0, 5, {"sampled_class": 3, "min_class_pixels": 2})], dm.train_set[(7, 6)]])
+    assert batch["domain"] == ["gta", "generated"]          # a GTA sample with crop hints first, then generated
 
 
 def test_rcs_keeps_has_hard_draws(trees):
