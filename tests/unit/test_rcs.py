@@ -264,3 +264,17 @@ def test_collate_names_the_images_when_sizes_differ():
     assert collate([a, a])["image"].shape == (2, 3, 4, 4)
     with pytest.raises(RuntimeError, match=r"a.png \(4, 4\), b.png \(8, 8\)"):
         collate([a, b])
+
+
+def test_ddp_ranks_take_slices_of_the_single_process_rcs_batch(trees):
+    """Two ranks with batch 2 yield exactly the two halves of one process with batch 4:
+    same indices, augmentation seeds and rare-class draws (draws are keyed by global slot)."""
+    from flexseg.data.datamodule import RCSRange, SeededBatches
+    from flexseg.data.samplers import UniformBatchSampler
+
+    rcs = make_dm(trees, has=False).rcs
+    one = list(SeededBatches(UniformBatchSampler(10, 4, seed=2), 2, RCSRange(rcs.sampler, 0, 6)))
+    ranks = [list(SeededBatches(UniformBatchSampler(10, 2, seed=2, rank=r, world_size=2), 2,
+                                RCSRange(rcs.sampler, 0, 6))) for r in (0, 1)]
+    assert [a + b for a, b in zip(*ranks)] == one
+    assert any(len(item) == 3 for batch in one for item in batch)
