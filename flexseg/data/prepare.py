@@ -320,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INTERRUPTED
         print_report(report, console)
         code = max(code, report.exit_code)
+    if code != EXIT_OK and (args.stats or args.subset is not None):
+        console.print("[red]class statistics / subset not written[/]: fix the problems above first")
     if code == EXIT_OK and (args.stats or args.subset is not None):
         from flexseg.data.rcs import STATS_FILE
 
