@@ -53,7 +53,7 @@ class SeededBatches:
     resumed from a checkpoint augments exactly as the uninterrupted one.
     """
 
-    def __init__(self, sampler: Any, seed: int, rcs: "RCSRange | None" = None) -> None:
+    def __init__(self, sampler: Any, seed: int, rcs: RCSRange | None = None) -> None:
         self.sampler, self.seed, self.rcs = sampler, seed, rcs
 
     def __len__(self) -> int:
@@ -274,7 +274,7 @@ class SegDataModule(L.LightningDataModule):
                 "cannot be stacked; make data.train_transforms produce one size (e.g. crop_size of the source "
                 "transform = resize of the generated transform: HRDA resizes generated images to 1024×1024)")
 
-    def _build_rcs(self) -> "RCSRange":
+    def _build_rcs(self) -> RCSRange:
         from flexseg.data.datasets.gta import frame_key
         from flexseg.data.rcs import STATS_FILE, RareClassSampler, read_class_stats
 

@@ -160,7 +160,7 @@ class RareClassSampler:
         """Pixels of the sampled class a crop must exceed (None: no re-draw)."""
         if self.min_crop_ratio <= 0:
             return None
-        return int(math.floor(self.min_pixels * self.min_crop_ratio))
+        return math.floor(self.min_pixels * self.min_crop_ratio)
 
     def draw(self, position: int, slot: int) -> tuple[int, int]:
         """(file index, class) for slot ``slot`` of the global batch at stream ``position``."""

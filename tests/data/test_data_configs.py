@@ -88,9 +88,8 @@ def test_gta_dginstyle_datamodule_instantiates(data_dir):
 def test_hrda_mix_resizes_generated_to_the_crop(data_dir):
     """HRDA: generated 512² images are resized to the 1024² crop, so mixed batches stack."""
     from flexseg.build import build_datamodule
-    from flexseg.data.rcs import STATS_FILE
-
     from flexseg.data.prepare import class_stats
+    from flexseg.data.rcs import STATS_FILE
 
     class_stats("gta", data_dir / "gta", "all")
     cfg = data_cfg("gta_dginstyle_hrda", data_dir, ["data.num_generated=2", "data.num_workers=0",

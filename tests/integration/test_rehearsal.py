@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import ClassVar
 
 import lightning as L
 import pytest
@@ -44,7 +45,7 @@ TARGETS = ["acdc", "dark_zurich", "cityscapes", "bdd100k", "mapillary"]
 class BatchSpy(L.Callback):
     """Records the domains and image size of every training batch (class attribute)."""
 
-    batches: list[tuple[list[str], tuple[int, ...]]] = []
+    batches: ClassVar[list[tuple[list[str], tuple[int, ...]]]] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         BatchSpy.batches.append((list(batch["domain"]), tuple(batch["image"].shape)))
