@@ -180,3 +180,18 @@ def test_markdown_table_and_csv(tmp_path):
     assert md == "| a | b |\n|---|---|\n| 1 | — |\n| x\\|y | — |\n"
     path = write_csv(tmp_path / "t.csv", ["a", "b"], [[1, 2], [3, 4]])
     assert list(csv.reader(open(path))) == [["a", "b"], ["1", "2"], ["3", "4"]]
+
+
+def test_printed_paper_row_has_the_paper_columns():
+    """After a paper recipe, training prints ACDC, DZ, CS, BDD, MV, Avg2, Avg3, Avg5 (%)."""
+    from flexseg.report import averages
+    from flexseg.utils.console import paper_table
+
+    mious = {"acdc": 0.4, "dark_zurich": 0.2, "cityscapes": 0.5, "bdd100k": 0.45, "mapillary": 0.55}
+    results = {d: {"miou": v} for d, v in mious.items()}
+    table = paper_table(results, averages(mious))
+    assert [c.header for c in table.columns] == ["ACDC", "DZ", "CS", "BDD", "MV", "Avg2", "Avg3", "Avg5"]
+    assert [next(iter(c.cells)) for c in table.columns] == ["40.00", "20.00", "50.00", "45.00", "55.00",
+                                                            "30.00", "50.00", "42.00"]
+    synth = {d: {"miou": 0.5} for d in ("clear", "fog")}
+    assert paper_table(synth, averages({d: 0.5 for d in synth})) is None   # synthdrive: unchanged output
