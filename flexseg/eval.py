@@ -94,7 +94,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         summary["averages"] = write_tables(module.results, output_dir)
         (output_dir / "results.json").write_text(json.dumps(summary, indent=2))
-        print_results(module.results, title=f"eval {cfg.ckpt_path}: per-domain results (%)")
+        print_results(module.results, title=f"eval {cfg.ckpt_path}: per-domain results (%)",
+                      averages=summary["averages"])
     return summary
 
 

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 def results_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The results.json payload: per-domain mIoU (fraction 0–1) and their mean, plus
-    boundary/interior accuracy and per-class IoU per domain."""
+    boundary/interior accuracy and per-class IoU per domain (train and eval add
+    ``averages``: the paper's Avg2/Avg3/Avg5 on the real targets, else mean/adverse)."""
     mious = {d: r["miou"] for d, r in results.items()}
     finite = [v for v in mious.values() if not math.isnan(v)]
     return {
@@ -84,8 +85,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
     summary = results_summary(module.results)
     if trainer.is_global_zero:
+        from flexseg.eval import write_tables  # results.md / .csv; Avg2/Avg3/Avg5 on the real targets
+
+        summary["averages"] = write_tables(module.results, output_dir)
         (output_dir / "results.json").write_text(json.dumps(summary, indent=2))
-        print_results(module.results, title=f"{cfg.task_name}: per-domain results (%) — {output_dir}")
+        print_results(module.results, title=f"{cfg.task_name}: per-domain results (%) — {output_dir}",
+                      averages=summary["averages"])
     return summary
 
 

@@ -5,19 +5,33 @@ Datasets and transforms arrive already built (Hydra instantiates them from
 sampler — :class:`~flexseg.flex.has.HardnessAwareSampler` when HAS is on, else
 :class:`~flexseg.data.samplers.UniformBatchSampler` — whose state is saved in the
 checkpoint so that a resumed run continues the same batch sequence.
+
+**Rare-class sampling** (``rcs``, :mod:`flexseg.data.rcs`; the reference's ``DGDataset``):
+the batch sampler draws global indices over the concatenated sets as always; every index
+that falls in the RCS set (GTA) and was drawn *uniformly* is replaced by a rare-class draw
+(a file of that set + the class it was drawn for, whose crop is then re-drawn until it
+holds the class). With uniform sampling this is the reference exactly: each batch slot is
+a GTA slot with probability |GTA| / (|GTA| + |generated|) and a GTA slot is filled by
+RCS, a generated slot by a uniform generated image. With HAS, its hard (difficulty-
+weighted) draws are kept as drawn — HAS picks those images — and its uniform draws get
+RCS in the GTA range, so RCS is HAS's uniform branch. RCS draws are keyed by (seed,
+stream position, slot): exact resume and DDP need no extra state (docs/data_protocol.md).
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from flexseg.data.samplers import UniformBatchSampler
 
 Transform = Callable[..., dict]
+#: per-sample crop hints (rare-class class and threshold), dropped after the transform
+CROP_HINTS = ("sampled_class", "min_class_pixels")
 log = logging.getLogger(__name__)
 
 
@@ -38,8 +52,8 @@ class SeededBatches:
     resumed from a checkpoint augments exactly as the uninterrupted one.
     """
 
-    def __init__(self, sampler: Any, seed: int) -> None:
-        self.sampler, self.seed = sampler, seed
+    def __init__(self, sampler: Any, seed: int, rcs: RCSRange | None = None) -> None:
+        self.sampler, self.seed, self.rcs = sampler, seed, rcs
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -50,7 +64,42 @@ class SeededBatches:
         for k, batch in enumerate(self.sampler):
             position = base + k
             first = rank * len(batch)  # slot in the global batch: DDP ranks ≡ one process
-            yield [(int(i), (self.seed * 1_000_003 + position) * 4099 + first + slot) for slot, i in enumerate(batch)]
+            items = [(int(i), (self.seed * 1_000_003 + position) * 4099 + first + slot) for slot, i in enumerate(batch)]
+            if self.rcs is not None:
+                hard_mask = getattr(self.sampler, "hard_mask", None)
+                hard = hard_mask(position) if hard_mask is not None else None
+                items = [self.rcs.apply(i, seed, position, first + slot, bool(hard and hard[first + slot]))
+                         for slot, (i, seed) in enumerate(items)]
+            yield items
+
+
+class RCSRange:
+    """Rare-class sampling of the training set occupying global indices [offset, offset + size)."""
+
+    def __init__(self, sampler: Any, offset: int, size: int) -> None:
+        self.sampler, self.offset, self.size = sampler, offset, size
+
+    def apply(self, index: int, aug_seed: int, position: int, slot: int, hard: bool) -> tuple:
+        """``(index, aug_seed)`` unchanged for other sets and hard draws, else the RCS draw
+        ``(offset + file, aug_seed, {"sampled_class", "min_class_pixels"})``."""
+        if hard or not self.offset <= index < self.offset + self.size:
+            return index, aug_seed
+        file, c = self.sampler.draw(position, slot)
+        return self.offset + file, aug_seed, {"sampled_class": c, "min_class_pixels": self.sampler.crop_min_pixels}
+
+
+def collate(samples: list[dict]) -> dict:
+    """``default_collate``, with an error naming the images when their sizes differ."""
+    try:
+        return default_collate(samples)
+    except RuntimeError as e:
+        sizes = {tuple(s["image"].shape[-2:]) for s in samples if hasattr(s.get("image"), "shape")}
+        if len(sizes) <= 1:
+            raise
+        detail = ", ".join(f"{s.get('path', s.get('index'))} {tuple(s['image'].shape[-2:])}" for s in samples)
+        raise RuntimeError(
+            f"a training batch mixes image sizes ({detail}); the training transforms must give every set "
+            "the same output size (data.train_transforms: crop or resize to one size)") from e
 
 
 class TransformedDataset(Dataset):
@@ -62,10 +111,14 @@ class TransformedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, i: int, aug_seed: int | None = None) -> dict:
+    def __getitem__(self, i: int, aug_seed: int | None = None, extra: Mapping[str, Any] | None = None) -> dict:
         sample = dict(self.dataset[i])
+        if extra:
+            sample.update({k: v for k, v in extra.items() if v is not None})
         generator = torch.Generator().manual_seed(aug_seed % 2**63) if aug_seed is not None else None
         sample = call_transform(self.transform, sample, generator)
+        for key in CROP_HINTS:  # consumed by the transform; absent from other sets' samples (collate)
+            sample.pop(key, None)
         sample["index"] = self.offset + int(i)
         return sample
 
@@ -96,16 +149,52 @@ class ConcatTrainSet(Dataset):
     def __len__(self) -> int:
         return self.total
 
-    def __getitem__(self, item: int | tuple[int, int]) -> dict:
-        i, aug_seed = item if isinstance(item, tuple) else (item, None)
+    def __getitem__(self, item: int | tuple) -> dict:
+        """``i``, ``(i, aug_seed)`` or ``(i, aug_seed, extra)`` (extra keys go into the sample)."""
+        i, aug_seed, extra = (tuple(item) + (None,))[:3] if isinstance(item, tuple) else (item, None, None)
         if not 0 <= i < self.total:
             raise IndexError(f"index {i} out of range for a training set of {self.total}")
         part = max(k for k, off in enumerate(self.offsets) if off <= i)
-        return self.parts[part].__getitem__(i - self.offsets[part], aug_seed)
+        return self.parts[part].__getitem__(i - self.offsets[part], aug_seed, extra)
 
     def source_of(self, i: int) -> str:
         """Name of the training set holding global index ``i``."""
         return self.names[max(k for k, off in enumerate(self.offsets) if off <= i)]
+
+    def part(self, name: str) -> tuple[Dataset, int]:
+        """(dataset, global offset) of the training set ``name``."""
+        if name not in self.names:
+            raise ValueError(f"training set {name!r} is not in data.train_sets (have: {self.names})")
+        k = self.names.index(name)
+        return self.parts[k].dataset, self.offsets[k]
+
+    def output_sizes(self) -> dict[str, tuple[int, int] | None]:
+        """Per set: the (H, W) its transform gives its first image; None when unknown/random."""
+        out: dict[str, tuple[int, int] | None] = {}
+        for name, part in zip(self.names, self.parts):
+            hw = first_image_size(part.dataset)
+            size_fn = getattr(part.transform, "output_size", None)
+            if part.transform is None:
+                out[name] = hw
+            elif hw is None or size_fn is None:
+                out[name] = None
+            else:
+                out[name] = size_fn(*hw)
+        return out
+
+
+def first_image_size(dataset: Dataset) -> tuple[int, int] | None:
+    """(H, W) of a dataset's first image, read from the file header (no decoding), or from
+    ``height``/``width`` attributes; None when neither is available."""
+    paths = getattr(dataset, "image_paths", None)
+    if paths:
+        from flexseg.data.datasets.base import image_size
+
+        w, h = image_size(paths[0])
+        return int(h), int(w)
+    h, w = getattr(dataset, "height", None), getattr(dataset, "width", None)
+    return (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
+
 
 
 class SegDataModule(L.LightningDataModule):
@@ -123,6 +212,9 @@ class SegDataModule(L.LightningDataModule):
         seed: sampler seed.
         max_steps: training length (HAS progress is ``100·step/max_steps``);
             filled from the trainer when left ``None``.
+        rcs: rare-class sampling (``enabled``, ``set`` = the training set it covers,
+            ``stats_file``, ``temperature``, ``min_pixels``, ``min_crop_ratio``); see the
+            module docstring; disabled or ``None`` → off.
         **settings: plain values the data config's interpolations refer to
             (image size, set sizes, misalignment); kept in ``self.settings``.
     """
@@ -140,6 +232,7 @@ class SegDataModule(L.LightningDataModule):
         seed: int = 0,
         max_steps: int | None = None,
         pin_memory: bool = False,
+        rcs: Mapping[str, Any] | None = None,
         **settings: Any,
     ) -> None:
         super().__init__()
@@ -164,6 +257,49 @@ class SegDataModule(L.LightningDataModule):
         self.settings = dict(settings)
         self._sampler: Any = None
         self._pending_state: dict | None = None
+        self.check_batch_sizes()
+        self.rcs_cfg = dict(rcs or {})
+        self.rcs: RCSRange | None = self._build_rcs() if self.rcs_cfg.get("enabled", False) else None
+
+    def check_batch_sizes(self) -> None:
+        """Refuse, before training, a mix whose sets' transforms give different image sizes."""
+        if self.batch_size < 2 or len(self.train_set.names) < 2:
+            return
+        sizes = {name: hw for name, hw in self.train_set.output_sizes().items() if hw is not None}
+        if len(set(sizes.values())) > 1:
+            detail = ", ".join(f"{name}: {hw[0]}×{hw[1]} (H×W)" for name, hw in sizes.items())
+            raise ValueError(
+                f"the training sets' transforms give different image sizes ({detail}), so a batch mixing them "
+                "cannot be stacked; make data.train_transforms produce one size (e.g. crop_size of the source "
+                "transform = resize of the generated transform: HRDA resizes generated images to 1024×1024)")
+
+    def _build_rcs(self) -> RCSRange:
+        from flexseg.data.datasets.gta import frame_key
+        from flexseg.data.rcs import STATS_FILE, RareClassSampler, read_class_stats
+
+        cfg = self.rcs_cfg
+        name = cfg.get("set", "gta")
+        dataset, offset = self.train_set.part(name)
+        paths = getattr(dataset, "image_paths", None)
+        if paths is None:
+            raise ValueError(f"data.rcs.set={name!r}: rare-class sampling needs a file dataset (with image_paths)")
+        stats_file = cfg.get("stats_file")
+        if not stats_file:
+            stats_file = Path(paths[0]).parent.parent / STATS_FILE
+        stats = read_class_stats(stats_file)
+        keys = [frame_key(Path(p).name) for p in paths]
+        missing = [k for k in keys if k not in stats]
+        if missing:
+            raise ValueError(
+                f"{stats_file} has no class statistics for {len(missing)} of the {len(keys)} {name} files (e.g. "
+                f"{', '.join(missing[:5])}); recompute them: python -m flexseg.data.prepare gta --root "
+                f"{Path(stats_file).parent} --stats")
+        sampler = RareClassSampler([stats[k] for k in keys], temperature=float(cfg.get("temperature", 0.01)),
+                                   min_pixels=int(cfg.get("min_pixels", 3000)),
+                                   min_crop_ratio=float(cfg.get("min_crop_ratio", 0.5)), seed=self.seed)
+        log.info("rare-class sampling on %r: classes %s, p %s", name, sampler.classes,
+                 [round(p, 4) for p in sampler.probs.tolist()])
+        return RCSRange(sampler, offset, len(dataset))  # type: ignore[arg-type]
 
     @property
     def domains(self) -> list[str]:
@@ -209,9 +345,16 @@ class SegDataModule(L.LightningDataModule):
         self.sampler.update(indices.detach().cpu(), losses.detach().float().cpu())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"sampler": self.sampler.state_dict(), "sampler_kind": type(self.sampler).__name__}
+        state = {"sampler": self.sampler.state_dict(), "sampler_kind": type(self.sampler).__name__}
+        if self.rcs is not None:
+            state["rcs"] = self.rcs.sampler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if (state.get("rcs") is not None) != (self.rcs is not None):
+            raise ValueError("data.rcs.enabled differs from the checkpoint's run")
+        if self.rcs is not None:
+            self.rcs.sampler.load_state_dict(state["rcs"])
         kind = type(self.sampler).__name__
         if state.get("sampler_kind", kind) != kind:
             raise ValueError(
@@ -236,7 +379,8 @@ class SegDataModule(L.LightningDataModule):
         # an own generator: creating the loader's iterator must not consume the global RNG
         generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(
-            self.train_set, batch_sampler=SeededBatches(self.sampler, self.seed), generator=generator, **self._loader_kwargs()
+            self.train_set, batch_sampler=SeededBatches(self.sampler, self.seed, self.rcs), generator=generator,
+            collate_fn=collate, **self._loader_kwargs()
         )
 
     def _eval_loaders(self) -> list[DataLoader]:

@@ -14,6 +14,16 @@ renamed over the target, so an interrupted run never leaves a partial label; fil
 that are already up to date (not older than the source, and equal to its conversion)
 are skipped, so reruns are cheap and continue where an interrupted run stopped.
 
+``--stats`` (GTA, any training set) counts the pixels of every train id in every label
+once and writes ``<root>/sample_class_stats.json`` (+ ``samples_with_class.json``), the
+class statistics of rare-class sampling (:mod:`flexseg.data.rcs`; DAFormer's file format).
+``--subset N`` (needs the statistics; computes them when missing) writes a split file of
+N distinct frames drawn by rare-class sampling (``--temperature`` 0.01, ``--min-pixels``
+3000, ``--seed`` 0), one ``name,class`` per line — DGInStyle's ``gta6000_rcs1e-2`` subset
+of the DAFormer setting is ``--subset 6000``, written to ``<root>/gta6000_rcs1e-2.txt``
+(``--subset-file`` to change), which ``data.train_sets.gta.split_file`` reads
+(docs/data_protocol.md).
+
 DATASET is one of ``flexseg.data.datasets.REGISTRY``; ``--root`` defaults to
 ``$FLEXSEG_DATA/<folder>`` or ``data/<folder>`` (folder: gta, cityscapes, bdd100k,
 mapillary, acdc, dark_zurich, dginstyle for ``generated``). ``-o`` passes builder
@@ -22,6 +32,7 @@ options, values parsed as YAML (``-o conditions=[fog,night]``, ``-o label_encodi
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import threading
@@ -220,6 +231,47 @@ def print_report(report: Report, console: Console) -> None:
         console.print(table)
 
 
+def class_stats(dataset: str, root: Path, split: str, *, workers: int = 1,
+                options: dict[str, Any] | None = None, console: Console | None = None) -> Path:
+    """Compute and write the class pixel statistics of ``dataset``/``split`` (``--stats``)."""
+    from flexseg.data.rcs import label_class_pixels, write_class_stats
+
+    ds = build(dataset, root, split, **(options or {}))
+    rel = []
+    for lf in ds.label_files:
+        try:
+            rel.append(str(lf.path.relative_to(root)))
+        except ValueError:
+            rel.append(str(lf.path))
+    counts: dict[int, dict[int, int]] = {}
+    progress = Progress(TextColumn(f"{dataset}/{split} class statistics"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=console or Console(stderr=True), transient=True)
+    with progress, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        task = progress.add_task("stats", total=len(ds))
+        futures = {pool.submit(lambda i: label_class_pixels(ds.load_label(i)), i): i for i in range(len(ds))}
+        for future in as_completed(futures):
+            counts[futures[future]] = future.result()
+            progress.advance(task)
+    return write_class_stats(root, [(rel[i], counts[i]) for i in range(len(ds))])
+
+
+def write_subset(root: Path, num_files: int, out: Path | None = None, *, temperature: float = 0.01,
+                 min_pixels: int = 3000, seed: int = 0) -> Path:
+    """Write the rare-class subset split file of ``--subset`` (sorted by name; see the module docstring)."""
+    from flexseg.data.rcs import STATS_FILE, rcs_subset, read_class_stats
+
+    stats = read_class_stats(root / STATS_FILE)
+    keys = sorted(stats)
+    chosen = rcs_subset([stats[k] for k in keys], num_files, temperature, min_pixels, seed)
+    if out is None:
+        out = root / f"gta{num_files}_rcs1e{round(math.log10(temperature))}.txt"
+    lines = sorted(f"{keys[f]},{c}" for f, c in chosen)
+    header = (f"# {num_files} frames drawn by rare-class sampling: T={temperature}, min_pixels={min_pixels}, "
+              f"seed={seed} (python -m flexseg.data.prepare gta --subset {num_files})\n")
+    out.write_text(header + "\n".join(lines) + "\n")
+    return out
+
+
 def parse_options(items: Sequence[str]) -> dict[str, Any]:
     """``KEY=VALUE`` strings → dict, values parsed as YAML."""
     options = {}
@@ -240,6 +292,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default=None, help="split(s), comma-separated (default: the dataset's usual one)")
     parser.add_argument("--cache", action="store_true", help="write converted train-id labels next to the originals")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="parallel threads")
+    parser.add_argument("--stats", action="store_true",
+                        help="write <root>/sample_class_stats.json (class pixels per label; rare-class sampling)")
+    parser.add_argument("--subset", type=int, default=None, metavar="N",
+                        help="write a split file of N frames drawn by rare-class sampling (DAFormer setting: 6000)")
+    parser.add_argument("--subset-file", type=Path, default=None,
+                        help="output of --subset (default <root>/gta<N>_rcs1e<log10 T>.txt)")
+    parser.add_argument("--temperature", type=float, default=0.01, help="RCS temperature T of --subset (0.01)")
+    parser.add_argument("--min-pixels", type=int, default=3000, help="RCS min_pixels of --subset (3000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --subset (0)")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                         help="builder option, e.g. -o conditions=[fog,night]")
     args = parser.parse_args(argv)
@@ -259,6 +320,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INTERRUPTED
         print_report(report, console)
         code = max(code, report.exit_code)
+    if code != EXIT_OK and (args.stats or args.subset is not None):
+        console.print("[red]class statistics / subset not written[/]: fix the problems above first")
+    if code == EXIT_OK and (args.stats or args.subset is not None):
+        from flexseg.data.rcs import STATS_FILE
+
+        if args.stats or not (root / STATS_FILE).is_file():
+            path = class_stats(args.dataset, root, splits[0], workers=args.workers, options=options)
+            console.print(f"class statistics: {path}")
+        if args.subset is not None:
+            try:
+                path = write_subset(root, args.subset, args.subset_file, temperature=args.temperature,
+                                    min_pixels=args.min_pixels, seed=args.seed)
+            except ValueError as e:
+                console.print(f"[red]subset[/]: {e}")
+                return EXIT_PROBLEMS
+            console.print(f"rare-class subset ({args.subset} frames): {path}  "
+                          f"(use it with data.train_sets.gta.split_file={path})")
     return code
 
 

@@ -22,10 +22,17 @@ generator is meant for tests / ``num_workers=0``: workers would receive identica
   Optional rare-class rule (DAFormer RCS): when ``min_class_pixels`` is set and the
   sample has an int ``sampled_class`` key (set by a class-aware sampler), the crop is
   re-drawn up to ``class_tries`` times until it holds more than ``min_class_pixels``
-  pixels of that class (DAFormer uses 1,500). Simplification: DAFormer re-runs the
-  whole pipeline on the same image; only the crop changes the pixel count, so we
-  re-draw only the crop.
-- :class:`GeneratedTransform` (DGInStyle 512×512 images): flip + photometric only.
+  pixels of that class (DAFormer uses 1,500). A sample may carry its own threshold in
+  ``min_class_pixels`` (the rare-class sampler sets min_pixels·min_crop_ratio there,
+  :mod:`flexseg.data.rcs`); it wins over the constructor value. Simplification:
+  DAFormer re-runs the whole pipeline on the same image; only the crop changes the
+  pixel count, so we re-draw only the crop (docs/data_protocol.md).
+- :class:`GeneratedTransform` (DGInStyle 512×512 images): optional resize (HRDA: to the
+  1024×1024 crop size, mmseg keep-ratio rule), flip + photometric.
+
+Every training transform has ``output_size(h, w) -> (H, W)``: the size of its output
+for an h×w input, which the datamodule uses to refuse, before training, a mix whose
+sets cannot be batched together.
 - :class:`EvalResize`: resizes ONLY the image (``fit`` + keep-ratio, or an exact
   ``size``); the label keeps its full resolution — the evaluator resizes logits to it.
 """
@@ -175,7 +182,8 @@ class PhotoMetricDistortion:
 
     Each with probability 0.5: brightness += U(−32, 32); contrast ×= U(0.5, 1.5) (plain
     scaling, done first or last at random); saturation ×= U(0.5, 1.5) and hue += an
-    integer in [−18, 18] on OpenCV's 0..180 hue scale (in HSV via kornia). Values are
+    integer in [−18, 18) (numpy randint: upper bound excluded, as mmseg) on OpenCV's 0..180
+    hue scale (in HSV via kornia). Values are
     clipped and truncated to integers after each step like mmseg's uint8 round trips
     (mmcv's uint8 HSV quantisation is not reproduced).
     """
@@ -207,7 +215,8 @@ class PhotoMetricDistortion:
         if contrast_first:
             x = contrast(x)
         saturation = _uniform(*self.saturation_range, gen) if _randint(0, 2, gen) else None
-        hue = _randint(-self.hue_delta, self.hue_delta + 1, gen) if _randint(0, 2, gen) else None
+        hue = ((_randint(-self.hue_delta, self.hue_delta, gen) if self.hue_delta > 0 else 0)
+               if _randint(0, 2, gen) else None)
         if saturation is not None or hue is not None:
             hsv = kornia.color.rgb_to_hsv(x / 255.0)
             if saturation is not None:
@@ -292,6 +301,17 @@ class TrainTransform:
 
     accepts_generator = True
 
+    def output_size(self, h: int, w: int) -> tuple[int, int] | None:
+        """(H, W) of the output for an h×w input: the crop size when cropping (padded to
+        it), else the resized size; None when it is random (``scale`` without a crop)."""
+        if self.crop_size is not None:
+            return self.crop_size
+        if self.resize is None:
+            return h, w
+        if self.scale is not None:
+            return None
+        return eval_size(h, w, self.resize, self.keep_ratio)
+
     def __call__(self, sample: Sample, generator: torch.Generator | None = None) -> Sample:
         gen = generator if generator is not None else self.generator
         image, label = sample["image"], sample["label"]
@@ -306,9 +326,10 @@ class TrainTransform:
         if self.crop_size is not None:
             ch, cw = self.crop_size
             sampled = sample.get("sampled_class")
+            min_pixels = sample.get("min_class_pixels", self.min_class_pixels)
             top, left = choose_crop(
                 label, (ch, cw), gen, self.cat_max_ratio, self.crop_tries,
-                None if sampled is None else int(sampled), self.min_class_pixels, self.class_tries,
+                None if sampled is None else int(sampled), min_pixels, self.class_tries,
                 self.ignore_index,
             )
             image = image[:, top : top + ch, left : left + cw]
@@ -322,20 +343,43 @@ class TrainTransform:
 
 
 class GeneratedTransform:
-    """Generated-image pipeline (DGInStyle): flip + photometric distortion, no resize or crop."""
+    """Generated-image pipeline (DGInStyle): [resize] → flip → photometric distortion, no crop.
+
+    Args:
+        flip_p: horizontal flip probability.
+        photometric: as :class:`TrainTransform`.
+        resize: (W, H) or None. DAFormer setting None (512×512 images kept); HRDA setting
+            (1024, 1024) = the context crop size (the reference's ``Resize(img_scale=crop)``,
+            keep-ratio rule of :func:`eval_size`: a 512×512 image becomes 1024×1024).
+        keep_ratio: mmseg keep-ratio rule (True, mmseg's default) or exactly ``resize``.
+        antialias: antialiased downscaling (False = cv2-like, as the reference).
+        generator: optional torch.Generator (see the module docstring).
+    """
 
     def __init__(self, flip_p: float = 0.5,
                  photometric: bool | dict[str, Any] | PhotoMetricDistortion = True,
+                 resize: Sequence[int] | None = None, keep_ratio: bool = True, antialias: bool = False,
                  generator: torch.Generator | None = None) -> None:
         self.flip_p = float(flip_p)
+        self.resize = _pair(resize, "resize")
+        self.keep_ratio = bool(keep_ratio)
+        self.antialias = antialias
         self.generator = generator
         self.photometric = _photometric(photometric, generator)
 
     accepts_generator = True
 
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        """(H, W) of the output for an h×w input."""
+        return (h, w) if self.resize is None else eval_size(h, w, self.resize, self.keep_ratio)
+
     def __call__(self, sample: Sample, generator: torch.Generator | None = None) -> Sample:
         gen = generator if generator is not None else self.generator
-        image, label = _flip(sample["image"], sample["label"], self.flip_p, gen)
+        image, label = sample["image"], sample["label"]
+        if self.resize is not None:
+            h, w = self.output_size(image.shape[-2], image.shape[-1])
+            image, label = resize_image(image, h, w, self.antialias), resize_label(label, h, w)
+        image, label = _flip(image, label, self.flip_p, gen)
         if self.photometric is not None:
             image = self.photometric.distort(image, gen)
         return {**sample, "image": image.contiguous(), "label": label.contiguous()}

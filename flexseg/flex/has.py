@@ -142,6 +142,7 @@ class HardnessAwareSampler(Sampler[list[int]]):
         self.step = 0  # progress step: update() calls, or set by set_progress()
         self.drawn = 0  # global batches drawn from the generator (= next new stream position)
         self.pending: deque[tuple[int, list[int]]] = deque()  # (position, global batch), oldest first
+        self.pending_hard: dict[int, list[bool]] = {}  # position → which slots were hard draws
         self.yield_pos = 0  # stream position of the next batch an iterator yields
         self.num_draws = 0
         self.num_hard_draws = 0
@@ -207,8 +208,9 @@ class HardnessAwareSampler(Sampler[list[int]]):
         self.num_hard_draws += n_hard
         self.last_hard_fraction = n_hard / m
         self.pending.append((self.drawn, batch))
+        self.pending_hard[self.drawn] = is_hard.tolist()
         if len(self.pending) > self.max_pending:  # never fed back: forget the oldest
-            self.pending.popleft()
+            self.pending_hard.pop(self.pending.popleft()[0], None)
         self.drawn += 1
         return batch
 
@@ -231,6 +233,11 @@ class HardnessAwareSampler(Sampler[list[int]]):
         lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
         while self.yield_pos < end:
             yield self._next_global_batch()[lo:hi]
+
+    def hard_mask(self, position: int) -> list[bool] | None:
+        """Which slots of the (pending) global batch at stream ``position`` were hard draws;
+        None once it is consumed. Rare-class sampling replaces only the uniform draws."""
+        return self.pending_hard.get(int(position))
 
     @property
     def hard_fraction(self) -> float:
@@ -284,7 +291,7 @@ class HardnessAwareSampler(Sampler[list[int]]):
                 self.h[i] = loss
                 self.seen[i] = True
         if self.pending:
-            self.pending.popleft()
+            self.pending_hard.pop(self.pending.popleft()[0], None)
         self.step += 1
 
     # ------------------------------------------------------------------ state
@@ -301,6 +308,7 @@ class HardnessAwareSampler(Sampler[list[int]]):
             "total_steps": self.total_steps,
             "drawn": self.drawn,
             "pending": [[pos, list(batch)] for pos, batch in self.pending],
+            "pending_hard": [[pos, list(self.pending_hard.get(pos, []))] for pos, _ in self.pending],
             "num_draws": self.num_draws,
             "num_hard_draws": self.num_hard_draws,
             "draw": self.draw,
@@ -325,6 +333,7 @@ class HardnessAwareSampler(Sampler[list[int]]):
             self.total_steps = int(state["total_steps"])  # the constructor's value wins if given
         self.drawn = int(state["drawn"])
         self.pending = deque((int(pos), [int(i) for i in batch]) for pos, batch in state["pending"])
+        self.pending_hard = {int(pos): [bool(b) for b in mask] for pos, mask in state.get("pending_hard", [])}
         self.yield_pos = self.pending[0][0] if self.pending else self.drawn
         self.num_draws = int(state.get("num_draws", 0))
         self.num_hard_draws = int(state.get("num_hard_draws", 0))

@@ -25,5 +25,25 @@ def results_table(results: Mapping[str, Mapping[str, float]], title: str = "Per-
     return table
 
 
-def print_results(results: Mapping[str, Mapping[str, float]], title: str = "Per-domain results (%)") -> None:
-    Console().print(results_table(results, title))
+def paper_table(results: Mapping[str, Mapping[str, float]], averages: Mapping[str, float]) -> Table | None:
+    """The paper's row (ACDC, DZ, CS, BDD, MV, Avg2, Avg3, Avg5) when the averages hold Avg columns."""
+    if not any(k.startswith("Avg") for k in averages):
+        return None
+    from flexseg.report import canonical_domain
+
+    table = Table(title="mIoU (%), paper columns")
+    names = [canonical_domain(d) for d in results] + list(averages)
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_row(*[_pct(r["miou"]) for r in results.values()], *[_pct(v) for v in averages.values()])
+    return table
+
+
+def print_results(results: Mapping[str, Mapping[str, float]], title: str = "Per-domain results (%)",
+                  averages: Mapping[str, float] | None = None) -> None:
+    """The per-domain table, then (real targets) the paper-column row."""
+    console = Console()
+    console.print(results_table(results, title))
+    paper = paper_table(results, averages or {})
+    if paper is not None:
+        console.print(paper)

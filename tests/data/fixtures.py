@@ -177,14 +177,17 @@ def write_bdd100k(root: Path, split: str = "val", n: int = 2, size: tuple[int, i
 
 
 def write_mapillary(root: Path, split: str = "validation", n: int = 2, size: tuple[int, int] = (32, 24),
-                    seed: int = 0, labels_subdir: str = "v1.2/labels") -> FixtureTree:
-    """``<split>/images/*.jpg`` + ``<split>/v1.2/labels/*.png`` (palette PNG, v1.2 ids 0..65)."""
+                    seed: int = 0, labels_subdir: str = "v1.2/labels",
+                    sizes: Sequence[tuple[int, int]] | None = None) -> FixtureTree:
+    """``<split>/images/*.jpg`` + ``<split>/v1.2/labels/*.png`` (palette PNG, v1.2 ids 0..65);
+    ``sizes`` gives each image its own (W, H) (Mapillary's sizes and aspect ratios vary)."""
     tree = FixtureTree(Path(root))
-    for j in range(n):
+    sizes = list(sizes) if sizes is not None else [size] * n
+    for j, wh in enumerate(sizes):
         stem = f"mv{j:04d}xYz"
         _pair(tree, tree.root / split / "images" / f"{stem}.jpg",
               tree.root / split / labels_subdir / f"{stem}.png",
-              size, MAPILLARY_IDS, MAPILLARY_ID_TO_TRAIN, seed + j, jpg=True, palette=True)
+              wh, MAPILLARY_IDS, MAPILLARY_ID_TO_TRAIN, seed + j, jpg=True, palette=True)
     return tree
 
 
@@ -226,3 +229,30 @@ def write_all(data_dir: Path) -> dict[str, FixtureTree]:
     folders = {"gta": "gta", "cityscapes": "cityscapes", "acdc": "acdc", "dark_zurich": "dark_zurich",
                "bdd100k": "bdd100k", "mapillary": "mapillary", "generated": "dginstyle"}
     return {name: write_tree(name, Path(data_dir) / folder) for name, folder in folders.items()}
+
+
+#: the published resolutions (W, H) used by :func:`write_rehearsal` (docs/data_protocol.md)
+REAL_SIZES = {"gta": (1914, 1052), "generated": (512, 512), "cityscapes": (2048, 1024), "acdc": (1920, 1080),
+              "dark_zurich": (1920, 1080), "bdd100k": (1280, 720), "mapillary": [(1600, 1200), (1920, 1080)]}
+
+
+def write_rehearsal(data_dir: Path, generated_folders: Sequence[str] = ("dginstyle",)) -> dict[str, FixtureTree]:
+    """Every published layout at its real resolution and encoding, the fewest images that
+    exercise it: GTA 2 frames 1914×1052 (palette PNG labels, Cityscapes ids), a generated
+    set of 2 images 512² (train-id labels) per folder of ``generated_folders``, Cityscapes
+    1 ``leftImg8bit`` 2048×1024 with ``gtFine`` labelIds, ACDC 1 night frame and Dark
+    Zurich 1 frame 1920×1080, BDD100K 1 JPEG 1280×720, Mapillary 2 JPEGs (4:3 1600×1200
+    and 16:9 1920×1080, v1.2 palette labels)."""
+    data_dir = Path(data_dir)
+    trees = {
+        "gta": write_gta(data_dir / "gta", n=2, size=REAL_SIZES["gta"]),
+        "cityscapes": write_cityscapes(data_dir / "cityscapes", cities=("frankfurt",), per_city=1,
+                                       size=REAL_SIZES["cityscapes"]),
+        "acdc": write_acdc(data_dir / "acdc", conditions=("night",), size=REAL_SIZES["acdc"]),
+        "dark_zurich": write_dark_zurich(data_dir / "dark_zurich", n=1, size=REAL_SIZES["dark_zurich"]),
+        "bdd100k": write_bdd100k(data_dir / "bdd100k", n=1, size=REAL_SIZES["bdd100k"]),
+        "mapillary": write_mapillary(data_dir / "mapillary", sizes=REAL_SIZES["mapillary"]),
+    }
+    for k, folder in enumerate(generated_folders):
+        trees[folder] = write_generated(data_dir / folder, n=2, size=REAL_SIZES["generated"], seed=100 * k)
+    return trees

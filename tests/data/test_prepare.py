@@ -147,3 +147,53 @@ def test_default_root_and_module_entry_point(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"{len(tree.expected)} image/label pairs" in run.stdout and str(tree.root) in run.stdout
     assert all(cache_path(p).exists() for p in tree.labels.values())
+
+
+def test_prepare_gta_stats_and_rare_class_subset(tmp_path):
+    """--stats writes DAFormer's sample_class_stats.json (pixels per train id, full resolution);
+    --subset N writes N distinct frames drawn by rare-class sampling as name,class lines that
+    the GTA builder reads (same seed → same file)."""
+    import json
+
+    import numpy as np
+
+    from flexseg.data.datasets import build
+    from flexseg.data.prepare import main
+    from tests.data.fixtures import write_tree
+
+    tree = write_tree("gta", tmp_path / "gta", n=5, size=(64, 48))
+    assert main(["gta", "--root", str(tree.root), "--stats", "--workers", "1"]) == 0
+    records = json.loads((tree.root / "sample_class_stats.json").read_text())
+    assert len(records) == 5
+    for record in records:
+        expected = tree.expected[str(tree.root / "images" / record["file"].split("/")[-1])]
+        values, counts = np.unique(expected[expected != 255], return_counts=True)
+        assert {k: v for k, v in record.items() if k != "file"} == {str(int(c)): int(n) for c, n in zip(values, counts)}
+    out = tmp_path / "subset.txt"
+    args = ["gta", "--root", str(tree.root), "--subset", "3", "--min-pixels", "20", "--subset-file", str(out)]
+    assert main(args) == 0
+    lines = [line for line in out.read_text().splitlines() if not line.startswith("#")]
+    assert len(lines) == 3 and len({line.split(",")[0] for line in lines}) == 3
+    first = out.read_text()
+    assert main(args) == 0 and out.read_text() == first
+    ds = build("gta", tree.root, "train", split_file=out)
+    assert len(ds) == 3 and all(s["sampled_class"] == int(line.split(",")[1]) for s, line in zip(ds, sorted(lines)))
+    assert main(["gta", "--root", str(tree.root), "--subset", "6", "--min-pixels", "20",
+                 "--subset-file", str(out)]) == 1            # more frames than exist: a message, exit 1
+
+
+def test_gta_split_file_in_dginstyle_format(tmp_path):
+    """DGInStyle's rcs_images_6000.json lines: <label path>,<class>."""
+    from flexseg.data.datasets import build
+    from flexseg.data.datasets.base import DatasetLayoutError
+    from tests.data.fixtures import write_tree
+
+    tree = write_tree("gta", tmp_path / "gta", n=3)
+    listing = tmp_path / "rcs_images_6000.json"
+    listing.write_text("/cluster/gta/labels/00002_labelTrainIds.png,12\n/cluster/gta/labels/00003_labelTrainIds.png,4\n")
+    ds = build("gta", tree.root, "train", split_file=listing)
+    assert [s["path"].split("/")[-1] for s in ds] == ["00002.png", "00003.png"]
+    assert [s["sampled_class"] for s in ds] == [12, 4]
+    listing.write_text("00002,19\n")
+    with pytest.raises(DatasetLayoutError, match="train id"):
+        build("gta", tree.root, "train", split_file=listing)

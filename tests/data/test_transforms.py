@@ -178,3 +178,17 @@ def test_resize_label_is_nearest():
     label = torch.arange(16).reshape(4, 4)
     assert torch.equal(resize_label(label, 2, 2), torch.tensor([[0, 2], [8, 10]]))
     assert torch.equal(resize_label(label, 8, 8)[::2, ::2], label)
+
+
+def test_hue_shift_range_excludes_the_upper_bound(monkeypatch):
+    """mmseg draws the hue shift with numpy's randint(-18, 18): −18 … 17."""
+    import flexseg.data.transforms as T
+
+    calls = []
+    original = T._randint
+    monkeypatch.setattr(T, "_randint", lambda lo, hi, gen: calls.append((lo, hi)) or original(lo, hi, gen))
+    t = T.PhotoMetricDistortion()
+    image = torch.full((3, 4, 4), 100, dtype=torch.uint8)
+    for seed in range(20):
+        t.distort(image, torch.Generator().manual_seed(seed))
+    assert (-18, 18) in calls and (-18, 19) not in calls

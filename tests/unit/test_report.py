@@ -372,3 +372,18 @@ def test_interval_formatting_and_error_bar_widths():
     # bar half widths: t_{0.975, n-1} · std / √n, none (0) for one run
     assert report._ci_half_widths([2.0, float("nan"), 1.0], [3, 1, 10]) == pytest.approx(
         [4.302652729911275 * 2.0 / math.sqrt(3), 0.0, 2.262157162740992 / math.sqrt(10)])
+
+
+def test_printed_paper_row_has_the_paper_columns():
+    """After a paper recipe, training prints ACDC, DZ, CS, BDD, MV, Avg2, Avg3, Avg5 (%)."""
+    from flexseg.report import averages
+    from flexseg.utils.console import paper_table
+
+    mious = {"acdc": 0.4, "dark_zurich": 0.2, "cityscapes": 0.5, "bdd100k": 0.45, "mapillary": 0.55}
+    results = {d: {"miou": v} for d, v in mious.items()}
+    table = paper_table(results, averages(mious))
+    assert [c.header for c in table.columns] == ["ACDC", "DZ", "CS", "BDD", "MV", "Avg2", "Avg3", "Avg5"]
+    assert [next(iter(c.cells)) for c in table.columns] == ["40.00", "20.00", "50.00", "45.00", "55.00",
+                                                            "30.00", "50.00", "42.00"]
+    synth = {d: {"miou": 0.5} for d in ("clear", "fog")}
+    assert paper_table(synth, averages({d: 0.5 for d in synth})) is None   # synthdrive: unchanged output

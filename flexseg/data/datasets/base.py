@@ -355,6 +355,9 @@ class PairedFolderDataset(Dataset):
         self.unknown_ids = unknown_ids
         self.problems = list(problems)
         self._readers = [lf.reader() for lf in labels]
+        #: optional class per sample (a GTA split file's ``name,class``): the sample gets
+        #: ``sampled_class`` and the training crop is re-drawn until it holds that class
+        self.sampled_classes: list[int | None] | None = None
 
     def __len__(self) -> int:
         return len(self.image_paths)
@@ -393,6 +396,8 @@ class PairedFolderDataset(Dataset):
             "path": str(self.image_paths[index]),
             "domain": self.domains[index],
         }
+        if self.sampled_classes is not None and self.sampled_classes[index] is not None:
+            sample["sampled_class"] = int(self.sampled_classes[index])
         return self.transform(sample) if self.transform is not None else sample
 
     def __repr__(self) -> str:

@@ -57,7 +57,10 @@ def subset_indices(total: int, num_images: int | None, seed: int) -> list[int]:
     if num_images < 0:
         raise ValueError(f"num_images must be >= 0 or None, got {num_images}")
     if num_images > total:
-        raise ValueError(f"num_images={num_images} but only {total} image/label pairs exist")
+        raise ValueError(
+            f"num_images={num_images} but only {total} image/label pairs exist (the published DGInStyle set has "
+            f"7,000; the paper mixes 10,000). Use all of them with data.num_generated=null (or ={total}), or "
+            "generate more images with DGInStyle")
     perm = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))
     return sorted(perm[:num_images].tolist())
 

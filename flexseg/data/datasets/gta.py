@@ -33,7 +33,8 @@ INFO = DatasetInfo(
         "  images/00001.png …           RGB frames\n"
         "  labels/00001.png …           Cityscapes label ids (same file names)\n"
         "  labels/00001_labelTrainIds.png  (optional, written by prepare --cache)\n"
-        "  <split>.txt                  (optional: image names of a split, one per line)"
+        "  <split>.txt                  (optional: image names of a split, one per line, or name,class)\n"
+        "  sample_class_stats.json      (class pixel statistics: prepare gta --stats)"
     ),
     obtain=(
         "download all image and label archives of the GTA5 dataset ('Playing for Data', "
@@ -44,14 +45,43 @@ INFO = DatasetInfo(
 )
 
 
-def read_split_file(path: Path) -> list[str]:
-    """Keys (file stems) listed in a split file: one name per line, '#' comments allowed."""
-    keys = []
-    for line in path.read_text().splitlines():
+def frame_key(name: str) -> str:
+    """File stem of a frame from an image or label file name or path
+    (``labels/00001_labelTrainIds.png`` → ``00001``)."""
+    stem = Path(name.strip()).name
+    for suffix in (".png", ".jpg"):
+        stem = stem.removesuffix(suffix)
+    return stem.removesuffix("_labelTrainIds")
+
+
+def read_split_entries(path: Path) -> list[tuple[str, int | None]]:
+    """(key, class) per line of a split file: ``name`` or ``name,class`` ('#' comments).
+
+    ``name`` may be an image or label file name or path (DGInStyle's
+    ``rcs_images_6000.json`` lists ``.../labels/00001_labelTrainIds.png,12``); ``class`` is
+    the train id the frame was drawn for (rare-class subset, docs/data_protocol.md).
+    """
+    entries: list[tuple[str, int | None]] = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
         line = line.split("#", 1)[0].strip()
-        if line:
-            keys.append(Path(line).name.removesuffix(".png").removesuffix(".jpg"))
-    return keys
+        if not line:
+            continue
+        name, sep, cls = line.partition(",")
+        value: int | None = None
+        if sep:
+            try:
+                value = int(cls.strip())
+            except ValueError:
+                raise DatasetLayoutError(f"{path}:{n}: class {cls.strip()!r} is not an integer train id") from None
+            if not 0 <= value < 19:
+                raise DatasetLayoutError(f"{path}:{n}: class {value} is not a train id in [0, 19)")
+        entries.append((frame_key(name), value))
+    return entries
+
+
+def read_split_file(path: Path) -> list[str]:
+    """Keys (file stems) listed in a split file (see :func:`read_split_entries`)."""
+    return [key for key, _ in read_split_entries(path)]
 
 
 def build_gta(
@@ -80,18 +110,28 @@ def build_gta(
             split_file = root / split_file
         if not split_file.is_file():
             raise DatasetLayoutError(
-                f"gta: split {split!r} needs the split file {split_file}, which does not exist "
-                "(split 'all' or 'train' uses every frame)."
+                f"gta: split {split!r} needs the split file {split_file}, which does not exist. The DAFormer "
+                f"setting's 6,000-frame rare-class subset is written by: python -m flexseg.data.prepare gta "
+                f"--root {root} --subset 6000 (docs/data_protocol.md); split_file=null (data.train_sets.gta."
+                "split_file=null) uses every frame."
             )
-        wanted = read_split_file(split_file)
-        missing = [k for k in wanted if k not in images]
+        entries = read_split_entries(split_file)
+        missing = [k for k, _ in entries if k not in images]
         if missing:
             raise DatasetLayoutError(
                 f"gta: {len(missing)} image(s) listed in {split_file} are not in {image_dir}: "
                 + ", ".join(missing[:20]) + (" …" if len(missing) > 20 else "")
             )
-        images = {k: images[k] for k in wanted}
-        labels = {k: v for k, v in labels.items() if k in images}
+        wanted = {k for k, _ in entries}
+        images = {k: v for k, v in images.items() if k in wanted}
+        labels = {k: v for k, v in labels.items() if k in wanted}
     imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict, label_hint="labels/<name>.png")
-    return finish(INFO, root, imgs, lbls, problems, domain, where=str(image_dir), transform=transform,
-                  size_mismatch=size_mismatch, unknown_ids=unknown_ids)  # type: ignore[arg-type]
+    if split_file is not None:  # sorted by name; a frame listed twice (two classes) stays twice
+        position = {frame_key(p.name): i for i, p in enumerate(imgs)}
+        keep = sorted(((position[k], c) for k, c in entries if k in position), key=lambda e: e[0])
+        imgs, lbls = [imgs[i] for i, _ in keep], [lbls[i] for i, _ in keep]
+    ds = finish(INFO, root, imgs, lbls, problems, domain, where=str(image_dir), transform=transform,
+                size_mismatch=size_mismatch, unknown_ids=unknown_ids)  # type: ignore[arg-type]
+    if split_file is not None and any(c is not None for _, c in keep):
+        ds.sampled_classes = [c for _, c in keep]
+    return ds
