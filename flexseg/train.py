@@ -58,12 +58,20 @@ def _resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
     return None
 
 
+def set_tf32(enabled: bool) -> None:
+    """TF32 for float32 matmuls and cuDNN convolutions on Ampere+ GPUs (``tf32`` in
+    conf/train.yaml). The paper recipes turn it off: the reference trained in plain fp32
+    on GPUs without TF32 (docs/recipe.md). No effect on CPUs."""
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test, write ``results.json``; returns the results summary."""
     validate_config(cfg)
     output_dir = check_output_dir(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
-    torch.set_float32_matmul_precision("high")
+    set_tf32(bool(cfg.get("tf32", True)))
 
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)
