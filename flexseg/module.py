@@ -72,7 +72,7 @@ class SegModule(L.LightningModule):
         criterion: training loss (``FlexCriterion``); its parameters (GAP projection
             head) train with the head learning rate, its buffers (prototype bank) are
             saved in checkpoints.
-        lr, head_lr_mult, weight_decay, betas: AdamW (DESIGN §2: 6e-5, ×10, 0.01).
+        lr, head_lr_mult, weight_decay, betas: AdamW (docs/design.md §2: 6e-5, ×10, 0.01).
         warmup_steps, warmup_ratio, power, min_lr_ratio: poly schedule with linear warm-up.
         decay_rule, no_decay_keys: which parameters get no weight decay
             (:func:`flexseg.optim.param_groups`: ``mmcv`` = the reference's

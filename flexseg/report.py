@@ -7,7 +7,7 @@ grouped by their command-line overrides minus ``seed``, ``hydra.*`` and ``paths.
 the seeds of one configuration form one group; every metric is reported as the mean ±
 sample standard deviation (ddof = 1) over the group's runs, in percent.
 
-Averages (DESIGN §1): with the real target domains, Avg2 = mean(ACDC, DZ), Avg3 =
+Averages (docs/design.md §1): with the real target domains, Avg2 = mean(ACDC, DZ), Avg3 =
 mean(CS, BDD, MV), Avg5 = mean of all five (each only when all its domains are present);
 with synthdrive, ``mean`` over all domains and ``adverse`` over fog/night/rain/snow.
 Deltas are taken against a baseline group: the one matching ``--baseline KEY=VALUE ...``

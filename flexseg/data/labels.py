@@ -73,7 +73,7 @@ MAPILLARY_V12_CLASS_NAMES: tuple[str, ...] = (
     "void--car-mount", "void--ego-vehicle", "void--unlabeled",
 )
 
-#: Mapillary Vistas v1.2 label id → train id (DESIGN §2; every other id → 255).
+#: Mapillary Vistas v1.2 label id → train id (docs/design.md §2; every other id → 255).
 MAPILLARY_TO_TRAINID: dict[int, int] = {
     13: 0, 24: 0, 41: 0,      # road, marking--general (lane marking), manhole → road
     2: 1, 15: 1,              # curb, sidewalk → sidewalk

@@ -1,4 +1,4 @@
-"""SynthDrive: the embedded procedural driving benchmark (DESIGN §5).
+"""SynthDrive: the embedded procedural driving benchmark (docs/design.md §5).
 
 Deterministic driving scenes in the 19 Cityscapes train ids, rendered on the fly with
 vectorized numpy (no files, no network, ~10 ms per 128×256 sample).

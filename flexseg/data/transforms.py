@@ -1,4 +1,4 @@
-"""Sample-dict → sample-dict transforms on uint8 tensors (the mmseg pipelines of DESIGN §2).
+"""Sample-dict → sample-dict transforms on uint8 tensors (the mmseg pipelines of docs/design.md §2).
 
 Samples carry ``image`` (uint8 [3,H,W]) and ``label`` (int64 [H,W], 255 ignore); every
 other key passes through. Sizes follow mmseg: ``resize`` / ``fit`` / ``size`` are

@@ -1,7 +1,7 @@
 """Loading and saving weights: SegFormer ImageNet encoders, mmseg (DAFormer / HRDA /
 DGInStyle) checkpoints, FlexSeg Lightning checkpoints. Nothing is ever downloaded.
 
-Name maps (DESIGN §2):
+Name maps (docs/design.md §2):
 
 * SegFormer ImageNet file (``mit_b5.pth``): a plain state dict (or ``{"state_dict": …}``)
   with ``patch_embed1.*``, ``block1.0.*``, ``norm1.*`` … (+ an ignored ``head.*``) —

@@ -22,7 +22,7 @@ from PIL import Image
 #: Cityscapes label id → train id (official cityscapesScripts table), all others → 255.
 CS_ID_TO_TRAIN = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10,
                   24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
-#: Mapillary v1.2 id → train id, as listed in DESIGN §2, all others (0..65) → 255.
+#: Mapillary v1.2 id → train id, as listed in docs/design.md §2, all others (0..65) → 255.
 MAPILLARY_ID_TO_TRAIN = {13: 0, 24: 0, 41: 0, 2: 1, 15: 1, 17: 2, 6: 3, 3: 4, 45: 5, 47: 5, 48: 6,
                          50: 7, 30: 8, 29: 9, 27: 10, 19: 11, 20: 12, 21: 12, 22: 12, 55: 13, 61: 14,
                          54: 15, 58: 16, 57: 17, 52: 18}

@@ -1,5 +1,5 @@
 """The paper recipes' model / loss / optimizer settings are the reference's
-(experiments/fidelity_model.md); the embedded default keeps its own."""
+(experiments/README.md, "Recipe fidelity"); the embedded default keeps its own."""
 import pytest
 
 from tests.integration.test_experiments import compose_experiment

@@ -71,7 +71,7 @@ def test_matches_reference(seed, kernel_sizes):
 
 def test_equals_union_of_dilate_minus_erode():
     gen = torch.Generator().manual_seed(3)
-    lab = random_labels(gen, p_ignore=0.0)  # DESIGN: equality with Dilate − Erode (no ignore)
+    lab = random_labels(gen, p_ignore=0.0)  # docs/design.md §3: equality with Dilate − Erode (no ignore)
     got = boundary_bands(lab, (3, 5, 7))
     for g, k in enumerate((3, 5, 7)):
         assert torch.equal(got[:, g], ref_dilate_minus_erode(lab, k, 4))

@@ -1,4 +1,4 @@
-"""Real datasets in their published layouts (DESIGN §5) and the ``build`` entry point.
+"""Real datasets in their published layouts (docs/design.md §5) and the ``build`` entry point.
 
 ``build(name, root, split, **options)`` returns a :class:`PairedFolderDataset` whose
 samples are ``{"image": uint8 [3,H,W], "label": int64 [H,W], "index", "path", "domain"}``.

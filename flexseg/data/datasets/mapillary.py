@@ -3,7 +3,7 @@
 ``<split>`` is ``validation`` (``val``) or ``training`` (``train``). The v1.2-only archive
 puts the labels in ``<split>/labels``; that folder is used when ``v1.2/labels`` is absent.
 Labels are palette PNGs whose pixel values are v1.2 class ids, mapped to the 19 train ids
-by :data:`flexseg.data.labels.MAPILLARY_TO_TRAINID` (DESIGN §2); every other id → 255:
+by :data:`flexseg.data.labels.MAPILLARY_TO_TRAINID` (docs/design.md §2); every other id → 255:
 
 ====  ==========================================  ===============
  id   Mapillary v1.2 class                        train id
