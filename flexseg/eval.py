@@ -83,9 +83,23 @@ def write_tables(results: dict[str, dict[str, Any]], out_dir: Path) -> dict[str,
     return avgs
 
 
+def eval_tf32(cfg: DictConfig) -> bool:
+    """``tf32`` of the evaluation: the command's value, else that of the checkpoint's
+    training run (a paper recipe trained and tested in plain fp32), else True."""
+    if cfg.get("tf32") is not None:
+        return bool(cfg.tf32)
+    from flexseg.utils.ckpt_config import read_checkpoint_config
+
+    stored = read_checkpoint_config(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+    return bool((stored or {}).get("resolved", {}).get("tf32", True))
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    from flexseg.train import set_tf32
+
     output_dir = check_output_dir(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
+    set_tf32(eval_tf32(cfg))
     datamodule = build_datamodule(cfg)
     module = build_module_from_checkpoint(cfg)
     trainer = build_trainer(cfg)

@@ -156,10 +156,11 @@ class RareClassSampler:
         self.min_crop_ratio, self.seed = float(min_crop_ratio), int(seed)
 
     @property
-    def crop_min_pixels(self) -> int | None:
-        """Pixels of the sampled class a crop must exceed (None: no re-draw)."""
+    def crop_min_pixels(self) -> int:
+        """Pixels of the sampled class a crop must exceed (0: no re-draw, as the reference's
+        ``rcs_min_crop_ratio = 0``; 0 also overrides the transform's own ``min_class_pixels``)."""
         if self.min_crop_ratio <= 0:
-            return None
+            return 0
         return math.floor(self.min_pixels * self.min_crop_ratio)
 
     def draw(self, position: int, slot: int) -> tuple[int, int]:

@@ -318,8 +318,11 @@ class HRDA(nn.Module):
         hr_logits, hr_features = self.decode_head.head(self.backbone(images[:, :, y0:y1, x0:x1]))
         fused = self.fuse(lr_logits, att, hr_logits, (h // 4, w // 4), box)
         aux = [{"logits": hr_logits, "box": box, "weight": self.hr_loss_weight}]
-        if self.lr_loss_weight > 0:
-            aux.append({"logits": lr_logits, "box": None, "weight": self.lr_loss_weight})
+        if self.lr_loss_weight > 0:  # as lhoyer/HRDA's HRDAHead: the LR logits scaled by (1 − masked attention)
+            by0, bx0, by1, bx1 = (v // self.lr_stride for v in box)
+            mask = att.new_zeros((1, 1, *att.shape[-2:]))
+            mask[:, :, by0:by1, bx0:bx1] = 1
+            aux.append({"logits": (1 - att * mask) * lr_logits, "box": None, "weight": self.lr_loss_weight})
         out: dict[str, Any] = {
             "logits": fused,
             "logits_weight": self.fused_loss_weight,

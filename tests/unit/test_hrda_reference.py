@@ -95,3 +95,20 @@ def test_training_fusion_inserts_hr_logits_at_the_crop_box():
     assert tuple(out["features_box"]) == box
     assert torch.allclose(out["aux"][0]["logits"], hr_logits, atol=1e-5)
     assert out["aux"][0]["weight"] == pytest.approx(0.1) and out["logits_weight"] == pytest.approx(0.9)
+
+
+@torch.no_grad()
+def test_lr_auxiliary_loss_uses_the_attention_scaled_lr_logits():
+    """lr_loss_weight > 0 (not used by the recipes): as lhoyer/HRDA's HRDAHead, the LR term
+    sees (1 − attention masked to the crop)·LR logits."""
+    net = _net(lr_loss_weight=0.2)
+    img = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(3))
+    box = (0, 64, 64, 128)
+    out = net(img, crop_box=box)
+    lr_logits, att = net.lr_pass(img)
+    mask = torch.zeros_like(att)
+    mask[:, :, 0:8, 8:16] = 1
+    lr_aux = [a for a in out["aux"] if a["box"] is None]
+    assert len(lr_aux) == 1 and lr_aux[0]["weight"] == pytest.approx(0.2)
+    assert torch.allclose(lr_aux[0]["logits"], (1 - att * mask) * lr_logits, atol=1e-6)
+    assert out["logits_weight"] == pytest.approx(0.7)

@@ -278,3 +278,25 @@ def test_ddp_ranks_take_slices_of_the_single_process_rcs_batch(trees):
                                 RCSRange(rcs.sampler, 0, 6))) for r in (0, 1)]
     assert [a + b for a, b in zip(*ranks)] == one
     assert any(len(item) == 3 for batch in one for item in batch)
+
+
+def test_min_crop_ratio_zero_turns_the_redraw_off():
+    """Ratio 0 (the reference's ``rcs_min_crop_ratio = 0``): one crop, even when the GTA
+    transform has its own ``min_class_pixels`` (DAFormer's 1500)."""
+    import flexseg.data.transforms as T
+
+    s = RareClassSampler(PER_FILE, temperature=0.5, min_pixels=3000, min_crop_ratio=0.0, seed=3)
+    assert s.crop_min_pixels == 0
+    t = TrainTransform(resize=None, crop_size=(64, 64), cat_max_ratio=1.0, flip_p=0.0, photometric=False,
+                       min_class_pixels=1500)
+    base = {"image": torch.zeros(3, 64, 256, dtype=torch.uint8), "label": torch.zeros(64, 256, dtype=torch.long)}
+    calls = []
+    original = T.random_crop_box
+    T.random_crop_box = lambda *a: calls.append(1) or original(*a)
+    try:
+        t({**base, "sampled_class": 9, "min_class_pixels": s.crop_min_pixels}, generator=torch.Generator().manual_seed(0))
+        assert len(calls) == 1
+        t({**base, "sampled_class": 9}, generator=torch.Generator().manual_seed(0))  # the transform's own rule
+        assert len(calls) == 1 + 11
+    finally:
+        T.random_crop_box = original

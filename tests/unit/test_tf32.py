@@ -24,3 +24,17 @@ def test_set_tf32_sets_matmul_and_cudnn_flags():
     finally:
         torch.set_float32_matmul_precision(before[0])
         torch.backends.cudnn.allow_tf32 = before[1]
+
+
+def test_eval_follows_the_checkpoint_run_unless_told(tmp_path):
+    from omegaconf import OmegaConf
+
+    from flexseg.eval import eval_tf32
+    from flexseg.utils.ckpt_config import CONFIG_KEY
+
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({CONFIG_KEY: {"resolved": {"tf32": False}, "composed": {}}}, ckpt)
+    assert eval_tf32(OmegaConf.create({"ckpt_path": str(ckpt), "tf32": None})) is False
+    assert eval_tf32(OmegaConf.create({"ckpt_path": str(ckpt), "tf32": True})) is True
+    torch.save({"state_dict": {}}, ckpt)  # no stored config (mmseg / older checkpoints): TF32 allowed
+    assert eval_tf32(OmegaConf.create({"ckpt_path": str(ckpt), "tf32": None})) is True
