@@ -98,6 +98,7 @@ class SegModule(L.LightningModule):
         min_lr_ratio: float = 0.0,
         boundary_kernel_sizes: Sequence[int] = (3, 5, 7),
         num_classes: int = 19,
+        class_names: Sequence[str] | None = None,
         ignore_index: int = IGNORE_INDEX,
         channels_last: bool = False,
         skip_nonfinite: bool = False,
@@ -109,6 +110,11 @@ class SegModule(L.LightningModule):
         self.net = net
         self.criterion = criterion
         self.num_classes = num_classes
+        if class_names is None:  # Cityscapes names for 19 classes, else numbered
+            class_names = CLASS_NAMES if num_classes == len(CLASS_NAMES) else [f"class_{c}" for c in range(num_classes)]
+        self.class_names = tuple(str(n) for n in class_names)
+        if len(self.class_names) != num_classes:
+            raise ValueError(f"{len(self.class_names)} class names for num_classes={num_classes}")
         self.ignore_index = ignore_index
         self.boundary_kernel_sizes = tuple(boundary_kernel_sizes)
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
@@ -344,7 +350,7 @@ class SegModule(L.LightningModule):
                 "acc": float(r["acc"]),
                 "boundary_acc": float(r["boundary_acc"]),
                 "interior_acc": float(r["interior_acc"]),
-                "iou": {name: float(v) for name, v in zip(CLASS_NAMES, r["iou"].tolist())},
+                "iou": {name: float(v) for name, v in zip(self.class_names, r["iou"].tolist())},
             }
             for key in ("miou", "acc", "boundary_acc", "interior_acc"):
                 value = results[domain][key]
