@@ -166,3 +166,11 @@ def test_train_eval_predict_five_classes(custom, tmp_path):
     mask = np.array(Image.open(tmp_path / "pred" / "f1_mask.png"))
     assert ids.shape == (40, 56) and ids.max() < 5
     assert (mask == np.asarray(COLORS, np.uint8)[ids]).all()  # the class file's colours
+
+
+def test_wandb_masks_use_the_class_count_and_names():
+    from flexseg.callbacks import mask_ids, mask_labels
+
+    assert mask_ids(np.array([[0, 4, 255]]), 5).tolist() == [[0, 4, 5]]
+    assert mask_labels(NAMES) == {**dict(enumerate(NAMES)), 5: "ignore"}
+    assert mask_ids(np.array([[18, 255]])).tolist() == [[18, 19]]  # default: 19 Cityscapes classes
