@@ -90,7 +90,7 @@ def analyze_domains(
             total = len(loader) if max_batches is None else min(len(loader), max_batches)
             task = progress.add_task(f"analyze {domain}", total=total)
             counts = torch.zeros(len(kernel_sizes) + 1, 2, dtype=torch.long)
-            metric = SegmentationMetrics(ignore_index=ignore_index).to(device)
+            metric = SegmentationMetrics(getattr(module, "num_classes", 19), ignore_index).to(device)
             examples[domain] = []
             for b, batch in enumerate(loader):
                 if max_batches is not None and b >= max_batches:
@@ -137,8 +137,9 @@ def results_rows(results: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], l
 
 
 def write_outputs(results: Mapping[str, Mapping[str, Any]], examples: Mapping[str, list], out: Path,
-                  kernel_sizes: Sequence[int], title: str) -> None:
-    """analysis.json / .md / .csv, error_rates.png and examples.png in ``out``."""
+                  kernel_sizes: Sequence[int], title: str, colors: Sequence[Sequence[int]] | None = None) -> None:
+    """analysis.json / .md / .csv, error_rates.png and examples.png in ``out`` (``colors``:
+    one RGB per class for the label/prediction panels, default Cityscapes)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "analysis.json").write_text(json.dumps({"kernel_sizes": list(kernel_sizes), "domains": results}, indent=2))
     header, rows = results_rows(results)
@@ -148,7 +149,7 @@ def write_outputs(results: Mapping[str, Mapping[str, Any]], examples: Mapping[st
         "share = fraction of labelled pixels in the region.\n\n" + markdown_table(header, rows))
     plot_error_rates(results, out / "error_rates.png", title)
     if any(examples.values()):
-        plot_examples(examples, out / "examples.png", len(kernel_sizes))
+        plot_examples(examples, out / "examples.png", len(kernel_sizes), colors)
 
 
 def plot_error_rates(results: Mapping[str, Mapping[str, Any]], path: Path, title: str) -> Path:
@@ -176,19 +177,21 @@ def plot_error_rates(results: Mapping[str, Mapping[str, Any]], path: Path, title
     return path
 
 
-def plot_examples(examples: Mapping[str, list[dict[str, np.ndarray]]], path: Path, num_rings: int) -> Path:
+def plot_examples(examples: Mapping[str, list[dict[str, np.ndarray]]], path: Path, num_rings: int,
+                  colors: Sequence[Sequence[int]] | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from flexseg.data.labels import colorize
+    from flexseg.data.labels import PALETTE, colorize
 
+    colors = PALETTE if colors is None else colors
     rows = [(d, ex) for d, exs in examples.items() for ex in exs]
     cols = ("image", "ground truth", "prediction", "errors by region")
     fig, axes = plt.subplots(len(rows), 4, figsize=(12, 1.6 * len(rows) + 0.6), squeeze=False)
     for r, (domain, ex) in enumerate(rows):
-        panels = (ex["image"], colorize(ex["label"]), colorize(ex["pred"]), ex["errors"])
+        panels = (ex["image"], colorize(ex["label"], colors), colorize(ex["pred"], colors), ex["errors"])
         for c, panel in enumerate(panels):
             ax = axes[r, c]
             ax.imshow(panel)
@@ -234,7 +237,9 @@ def analyze(cfg: DictConfig) -> dict[str, Any]:
         pick_device(cfg.trainer.get("accelerator")), int(cfg.examples), max_batches=cfg.get("max_batches"),
     )
     title = f"Pixel error rate (%) by region — {Path(str(cfg.ckpt_path)).name}"
-    write_outputs(results, examples, Path(output_dir), kernel_sizes, title)
+    from flexseg.build import class_set
+
+    write_outputs(results, examples, Path(output_dir), kernel_sizes, title, class_set(cfg).colors)
     print_table(results, title)
     log.info("analysis written to %s", output_dir)
     return results

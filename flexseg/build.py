@@ -8,10 +8,33 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from flexseg.data.classes import CITYSCAPES, ClassSet, register_resolvers
 from flexseg.data.datamodule import SegDataModule
 from flexseg.module import SegModule
 
 log = logging.getLogger(__name__)
+register_resolvers()  # ${classes.count:FILE} etc. of data=custom
+
+
+def class_set(cfg: DictConfig) -> ClassSet:
+    """The dataset's classes: ``data.class_names`` / ``data.class_colors`` (data=custom,
+    from its class file), else the 19 Cityscapes classes. Raises when ``model.num_classes``
+    disagrees with them (a network head that cannot fit the labels)."""
+    data = cfg.get("data") or {}
+    names = data.get("class_names")
+    classes = CITYSCAPES
+    if names is not None:
+        colors = data.get("class_colors")
+        if colors is None or len(colors) != len(names):
+            raise ValueError(f"data.class_names has {len(names)} names but data.class_colors "
+                             f"{'is missing' if colors is None else f'has {len(colors)} colours'}")
+        classes = ClassSet(tuple(str(n) for n in names), tuple(tuple(int(v) for v in c) for c in colors))
+    num = cfg.model.get("num_classes", 19)
+    if num != len(classes):
+        raise ValueError(f"model.num_classes={num} but the data has {len(classes)} classes "
+                         f"({', '.join(classes.names[:5])}{', …' if len(classes) > 5 else ''}); leave "
+                         "model.num_classes to its default ${oc.select:data.num_classes,19}")
+    return classes
 
 
 def build_datamodule(cfg: DictConfig) -> SegDataModule:
@@ -42,6 +65,7 @@ def build_module(cfg: DictConfig) -> SegModule:
         criterion=build_criterion(cfg),
         boundary_kernel_sizes=tuple(cfg.flex.kernel_sizes),
         num_classes=cfg.model.get("num_classes", 19),
+        class_names=class_set(cfg).names,
         channels_last=cfg.get("channels_last", False),
         skip_nonfinite=cfg.get("skip_nonfinite", False),
         **optim,

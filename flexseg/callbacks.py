@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 #: Class id the masks use for ignored pixels (255 in the labels).
 IGNORE_MASK_ID: int = len(CLASS_NAMES)
-MASK_LABELS: dict[int, str] = {**dict(enumerate(CLASS_NAMES)), IGNORE_MASK_ID: "ignore"}
+MASK_LABELS: dict[int, str] = {**dict(enumerate(CLASS_NAMES)), IGNORE_MASK_ID: "ignore"}  # Cityscapes
 BAND_LABELS: dict[int, str] = {0: "interior", 1: "thin", 2: "medium", 3: "thick"}
 
 
@@ -47,11 +47,16 @@ def heatmap(values: np.ndarray, vmin: float, vmax: float, cmap: str = "viridis")
     return (colormaps[cmap](scaled)[..., :3] * 255).astype(np.uint8)
 
 
-def mask_ids(labels: np.ndarray) -> np.ndarray:
-    """Train ids [H,W] with 255 → :data:`IGNORE_MASK_ID` (uint8, for W&B masks)."""
+def mask_ids(labels: np.ndarray, ignore_id: int = IGNORE_MASK_ID) -> np.ndarray:
+    """Train ids [H,W] with 255 → ``ignore_id`` (= the class count; uint8, for W&B masks)."""
     out = np.asarray(labels).astype(np.int64)
-    out[(out < 0) | (out >= IGNORE_MASK_ID)] = IGNORE_MASK_ID
+    out[(out < 0) | (out >= ignore_id)] = ignore_id
     return out.astype(np.uint8)
+
+
+def mask_labels(class_names: Sequence[str] = CLASS_NAMES) -> dict[int, str]:
+    """W&B ``class_labels`` of :func:`mask_ids` masks: train id → name, C → ``ignore``."""
+    return {**dict(enumerate(class_names)), len(class_names): "ignore"}
 
 
 def band_ids(bands: torch.Tensor) -> torch.Tensor:
@@ -78,7 +83,7 @@ def panel_arrays(
     ``images`` uint8 [B,3,H,W] (0–255), ``labels`` int64 [B,h,w]. Runs the module's
     inference path (``module(images)``: normalization + ``net.inference``) in eval mode
     and restores the training mode. Returns ``image`` [B,h,w,3] uint8, ``label`` and
-    ``pred`` [B,h,w] uint8 mask ids (255 → 19), ``bands`` [B,h,w] (0 interior, 1 thin,
+    ``pred`` [B,h,w] uint8 mask ids (255 → C, the class count), ``bands`` [B,h,w] (0 interior, 1 thin,
     2 medium, 3 thick), ``entropy`` [B,h,w] (nats) and ``ube_weight`` [B,h,w]
     (1 + α·sigmoid(z) on boundary pixels, 1 inside, 0 ignored).
     """
@@ -100,8 +105,8 @@ def panel_arrays(
         img = F.interpolate(img, size=size, mode="bilinear", align_corners=False)
     return {
         "image": img.clamp(0, 255).round().byte().permute(0, 2, 3, 1).cpu().numpy(),
-        "label": mask_ids(labels.cpu().numpy()),
-        "pred": mask_ids(logits.argmax(1).cpu().numpy()),
+        "label": mask_ids(labels.cpu().numpy(), logits.shape[1]),
+        "pred": mask_ids(logits.argmax(1).cpu().numpy(), logits.shape[1]),
         "bands": band_ids(bands).cpu().numpy().astype(np.uint8),
         "entropy": pixel_entropy(logits).cpu().numpy(),
         "ube_weight": weights.cpu().numpy(),
@@ -161,20 +166,21 @@ class WandbImagePanels(L.Callback):
         ks, alpha, eps = self._params(module)
         arr = panel_arrays(module, batch["image"][:n], batch["label"][:n], ks, alpha, eps, module.ignore_index)
         paths = list(batch.get("path", []))
-        max_entropy = math.log(len(CLASS_NAMES))
+        names = tuple(getattr(module, "class_names", CLASS_NAMES))  # the dataset's classes
+        class_labels, max_entropy = mask_labels(names), math.log(len(names))
         out: dict[str, list[Any]] = {f"{prefix}/{k}": [] for k in ("segmentation", "boundary_bands", "entropy", "ube_weight")}
         for i in range(n):
             caption = str(paths[i]) if i < len(paths) else f"image {i}"
             image = _shrink(arr["image"][i], self.max_side)
             masks = {
-                "ground_truth": {"mask_data": _shrink(arr["label"][i], self.max_side), "class_labels": MASK_LABELS},
-                "prediction": {"mask_data": _shrink(arr["pred"][i], self.max_side), "class_labels": MASK_LABELS},
+                "ground_truth": {"mask_data": _shrink(arr["label"][i], self.max_side), "class_labels": class_labels},
+                "prediction": {"mask_data": _shrink(arr["pred"][i], self.max_side), "class_labels": class_labels},
             }
             out[f"{prefix}/segmentation"].append(wandb.Image(image, masks=masks, caption=caption))
             bands = {"bands": {"mask_data": _shrink(arr["bands"][i], self.max_side), "class_labels": BAND_LABELS}}
             out[f"{prefix}/boundary_bands"].append(wandb.Image(image, masks=bands, caption=f"{caption} k={list(ks)}"))
             ent = heatmap(_shrink(arr["entropy"][i], self.max_side), 0.0, max_entropy)
-            out[f"{prefix}/entropy"].append(wandb.Image(ent, caption=f"{caption} entropy 0–ln(19) nats"))
+            out[f"{prefix}/entropy"].append(wandb.Image(ent, caption=f"{caption} entropy 0–ln({len(names)}) nats"))
             ube = heatmap(_shrink(arr["ube_weight"][i], self.max_side), 0.0, 1.0 + alpha, "magma")
             out[f"{prefix}/ube_weight"].append(wandb.Image(ube, caption=f"{caption} UBE weight 0–{1 + alpha:g}"))
         return out

@@ -98,6 +98,7 @@ class SegModule(L.LightningModule):
         min_lr_ratio: float = 0.0,
         boundary_kernel_sizes: Sequence[int] = (3, 5, 7),
         num_classes: int = 19,
+        class_names: Sequence[str] | None = None,
         ignore_index: int = IGNORE_INDEX,
         channels_last: bool = False,
         skip_nonfinite: bool = False,
@@ -109,13 +110,20 @@ class SegModule(L.LightningModule):
         self.net = net
         self.criterion = criterion
         self.num_classes = num_classes
+        if class_names is None:  # Cityscapes names for 19 classes, else numbered
+            class_names = CLASS_NAMES if num_classes == len(CLASS_NAMES) else [f"class_{c}" for c in range(num_classes)]
+        self.class_names = tuple(str(n) for n in class_names)
+        if len(self.class_names) != num_classes:
+            raise ValueError(f"{len(self.class_names)} class names for num_classes={num_classes}")
         self.ignore_index = ignore_index
         self.boundary_kernel_sizes = tuple(boundary_kernel_sizes)
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
         self.eval_metrics = nn.ModuleDict()
         self.domains: list[str] = []
+        self.val_domains: list[str] = []
         self.results: dict[str, dict[str, Any]] = {}
+        self.val_results: dict[str, dict[str, Any]] = {}
         self.skipped_nonfinite = 0
         self._fd_classes: torch.Tensor | None = None
         self._styles_step = -1  # global step of the last SHADE base-style refresh
@@ -298,13 +306,16 @@ class SegModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is not None and hasattr(dm, "domains"):
-            self.set_domains(dm.domains)
+            self.set_domains(dm.domains, getattr(dm, "val_domains", None))
 
-    def set_domains(self, domains: Sequence[str]) -> None:
-        """Create one metric accumulator per evaluation domain."""
+    def set_domains(self, domains: Sequence[str], val_domains: Sequence[str] | None = None) -> None:
+        """Create one metric accumulator per evaluation domain; ``val_domains``: those of the
+        validation loaders (a held-out source split), default ``domains``."""
         self.domains = list(domains)
+        self.val_domains = list(domains if val_domains is None else val_domains)
+        every = list(dict.fromkeys([*self.domains, *self.val_domains]))
         self.eval_metrics = nn.ModuleDict(
-            {self._key(d): SegmentationMetrics(self.num_classes, self.ignore_index) for d in self.domains}
+            {self._key(d): SegmentationMetrics(self.num_classes, self.ignore_index) for d in every}
         ).to(self.device)
 
     @staticmethod
@@ -326,14 +337,14 @@ class SegModule(L.LightningModule):
         self.evaluate_batch(batch, self.domains[dataloader_idx])
 
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step(batch, dataloader_idx)
+        self.evaluate_batch(batch, self.val_domains[dataloader_idx])
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(batch, dataloader_idx)
 
     def _finish_eval(self, stage: str) -> None:
         results: dict[str, dict[str, Any]] = {}
-        for domain in self.domains:
+        for domain in (self.val_domains if stage == "val" else self.domains):
             metric = self.eval_metrics[self._key(domain)]
             if not metric.update_called:
                 continue
@@ -344,7 +355,7 @@ class SegModule(L.LightningModule):
                 "acc": float(r["acc"]),
                 "boundary_acc": float(r["boundary_acc"]),
                 "interior_acc": float(r["interior_acc"]),
-                "iou": {name: float(v) for name, v in zip(CLASS_NAMES, r["iou"].tolist())},
+                "iou": {name: float(v) for name, v in zip(self.class_names, r["iou"].tolist())},
             }
             for key in ("miou", "acc", "boundary_acc", "interior_acc"):
                 value = results[domain][key]
@@ -354,6 +365,8 @@ class SegModule(L.LightningModule):
             mious = [r["miou"] for r in results.values()]
             self.log(f"{stage}/mean_miou", sum(mious) / len(mious), add_dataloader_idx=False)
         self.results = results
+        if stage == "val":
+            self.val_results = results
 
     def on_validation_epoch_end(self) -> None:
         self._finish_eval("val")

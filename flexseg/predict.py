@@ -1,9 +1,9 @@
 """Segment a folder of images: ``python -m flexseg.predict ckpt_path=CKPT input=DIR output=DIR``.
 
 For every ``.png``/``.jpg``/``.jpeg`` image of ``input`` (any size; sub-folders with
-``recursive=true``, mirrored under ``output``) writes ``<name>_mask.png`` (Cityscapes
-colours), ``<name>_overlay.png`` (image blended with the mask, ``alpha``) and, with
-``write_trainid=true``, ``<name>_trainid.png`` (uint8 train ids 0–18). The network is
+``recursive=true``, mirrored under ``output``) writes ``<name>_mask.png`` (the class
+file's colours, default Cityscapes), ``<name>_overlay.png`` (image blended with the mask, ``alpha``) and, with
+``write_trainid=true``, ``<name>_trainid.png`` (uint8 train ids). The network is
 the one of the model config (``model=...`` or ``+experiment=...``, as for training);
 ``ckpt_path`` is a FlexSeg Lightning checkpoint or a published mmseg DAFormer/HRDA one.
 ``fit=[W,H]`` resizes each image to fit W×H (aspect kept) before inference, as the
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 
-from flexseg.data.labels import colorize
+from flexseg.data.labels import PALETTE, colorize
 from flexseg.utils.ckpt_config import apply_checkpoint_config
 from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.extras import apply_extras
@@ -96,10 +96,12 @@ def overlay(image: np.ndarray, mask_rgb: np.ndarray, alpha: float = 0.5) -> np.n
     return blend.round().clip(0, 255).astype(np.uint8)
 
 
-def write_outputs(out_base: Path, image: np.ndarray, trainid: np.ndarray, alpha: float, write_trainid: bool) -> list[Path]:
-    """Write ``<out_base>_mask.png``, ``_overlay.png`` (and ``_trainid.png``); returns the paths."""
+def write_outputs(out_base: Path, image: np.ndarray, trainid: np.ndarray, alpha: float, write_trainid: bool,
+                  colors: Sequence[Sequence[int]] = PALETTE) -> list[Path]:
+    """Write ``<out_base>_mask.png`` (``colors`` per train id), ``_overlay.png`` (and
+    ``_trainid.png``); returns the paths."""
     out_base.parent.mkdir(parents=True, exist_ok=True)
-    mask = colorize(trainid)
+    mask = colorize(trainid, colors)
     paths = [out_base.with_name(out_base.name + "_mask.png"), out_base.with_name(out_base.name + "_overlay.png")]
     Image.fromarray(mask).save(paths[0])
     Image.fromarray(overlay(image, mask, alpha)).save(paths[1])
@@ -135,19 +137,22 @@ def predict(cfg: DictConfig) -> list[Path]:
     files = find_images(in_dir, bool(cfg.get("recursive", False)))
     module = build_predictor(cfg, resolve_device(str(cfg.get("device", "auto"))))
     fit = list(cfg.fit) if cfg.get("fit") else None
+    from flexseg.build import class_set
+
+    colors = class_set(cfg).colors  # the checkpoint's classes (data=custom: its class file)
     written: list[Path] = []
     for path in track(files, description=f"segmenting {len(files)} images", disable=not cfg.get("progress", True)):
         image = read_rgb(path)
         trainid = predict_image(module, image, fit)
         rel = path.relative_to(in_dir).with_suffix("")
-        written += write_outputs(out_dir / rel, image, trainid, float(cfg.alpha), bool(cfg.write_trainid))
+        written += write_outputs(out_dir / rel, image, trainid, float(cfg.alpha), bool(cfg.write_trainid), colors)
     log.info("wrote %d files for %d images to %s", len(written), len(files), out_dir)
     return written
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
 def main(cfg: DictConfig) -> None:
-    apply_checkpoint_config(cfg, groups=("model",))  # the network it was trained with
+    apply_checkpoint_config(cfg, groups=("data", "model"))  # the network and classes it was trained with
     apply_extras(cfg)
     predict(cfg)
 

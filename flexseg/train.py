@@ -43,6 +43,32 @@ def results_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def validate_heldout(trainer: L.Trainer, module: Any, datamodule: Any) -> dict[str, Any]:
+    """Evaluate the held-out source split (``data.val_fraction`` / ``data.val_files``) in full;
+    returns its :func:`results_summary` (``{}`` without a held-out split)."""
+    if not getattr(datamodule, "heldout", None):
+        return {}
+    if not trainer.limit_val_batches:  # the configs switch in-training validation off (0)
+        trainer.limit_val_batches = 1.0
+    trainer.validate(module, datamodule=datamodule, verbose=False)
+    return results_summary(module.val_results)
+
+
+def metric_value(summary: dict[str, Any], name: str) -> float:
+    """The value at ``name`` = a ``/``-separated path into the train summary (``val/mean``:
+    held-out source mIoU; ``mean``: mean target mIoU). Raises naming the keys there are."""
+    node: Any = summary
+    for part in name.split("/"):
+        if not isinstance(node, dict) or part not in node:
+            have = sorted(node) if isinstance(node, dict) else []
+            hint = " (val/... needs data.val_fraction > 0 or data.val_files)" if name.startswith("val") else ""
+            raise KeyError(f"optimized_metric={name!r}: no {part!r} in the run's results (have: {have}){hint}")
+        node = node[part]
+    if not isinstance(node, (int, float)):
+        raise KeyError(f"optimized_metric={name!r} is not a number but {type(node).__name__}")
+    return float(node)
+
+
 def _resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path)
@@ -88,10 +114,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             log.warning("training was interrupted; last.ckpt holds the state to resume from")
             return {}
         ckpt_path = None
+    val = validate_heldout(trainer, module, datamodule) if cfg.get("train", True) else {}
     if not cfg.get("test", True):
-        return {}
+        return {"val": val} if val else {}
     trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
     summary = results_summary(module.results)
+    if val:  # held-out source split (data.val_fraction): what a hyper-parameter search may optimize
+        summary["val"] = val
     if trainer.is_global_zero:
         from flexseg.eval import write_tables  # results.md / .csv; Avg2/Avg3/Avg5 on the real targets
 
@@ -106,7 +135,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> float | None:
     apply_extras(cfg)
     summary = train(cfg)
-    # multirun sweepers (e.g. Optuna) optimize the returned value
+    # multirun sweepers (e.g. Optuna, conf/hparams_search/) optimize the returned value:
+    # optimized_metric (val/mean = held-out source mIoU), else the mean target mIoU
+    if cfg.get("optimized_metric"):
+        return metric_value(summary, str(cfg.optimized_metric))
     return summary.get("mean") if summary else None
 
 

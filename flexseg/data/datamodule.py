@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import lightning as L
 import torch
@@ -215,6 +215,12 @@ class SegDataModule(L.LightningDataModule):
         rcs: rare-class sampling (``enabled``, ``set`` = the training set it covers,
             ``stats_file``, ``temperature``, ``min_pixels``, ``min_crop_ratio``); see the
             module docstring; disabled or ``None`` → off.
+        val_fraction / val_files: hold out that share (or those image names) of the
+            training set ``val_set`` (default: the first) for source-domain validation
+            (:mod:`flexseg.data.holdout`, split by ``val_seed``); the held-out domain
+            ``<set>_val`` is what ``val_dataloader`` serves. 0 / None = off (the
+            validation loaders are then the targets', as before).
+        val_transform: transform of the held-out images (None = native size).
         **settings: plain values the data config's interpolations refer to
             (image size, set sizes, misalignment); kept in ``self.settings``.
     """
@@ -233,6 +239,11 @@ class SegDataModule(L.LightningDataModule):
         max_steps: int | None = None,
         pin_memory: bool = False,
         rcs: Mapping[str, Any] | None = None,
+        val_fraction: float = 0.0,
+        val_files: Sequence[str] | None = None,
+        val_set: str | None = None,
+        val_seed: int = 0,
+        val_transform: Transform | None = None,
         **settings: Any,
     ) -> None:
         super().__init__()
@@ -244,7 +255,9 @@ class SegDataModule(L.LightningDataModule):
             raise ValueError(f"data.num_workers must be ≥ 0, got {num_workers}")
         if not targets:
             raise ValueError("data.targets is empty: name at least one evaluation domain")
-        self.train_set = ConcatTrainSet(train_sets or {}, train_transforms)
+        train_sets, self.heldout = self._hold_out(dict(train_sets or {}), val_fraction, val_files, val_set,
+                                                  val_seed, val_transform)
+        self.train_set = ConcatTrainSet(train_sets, train_transforms)
         target_transforms = target_transforms or {}
         self.targets = {d: TransformedDataset(ds, target_transforms.get(d)) for d, ds in targets.items()}
         for d, ds in self.targets.items():
@@ -260,6 +273,23 @@ class SegDataModule(L.LightningDataModule):
         self.check_batch_sizes()
         self.rcs_cfg = dict(rcs or {})
         self.rcs: RCSRange | None = self._build_rcs() if self.rcs_cfg.get("enabled", False) else None
+
+    @staticmethod
+    def _hold_out(train_sets: dict[str, Dataset], fraction: float, files: Sequence[str] | None, name: str | None,
+                  seed: int, transform: Transform | None) -> tuple[dict[str, Dataset], dict[str, TransformedDataset]]:
+        """(training sets with ``name`` reduced to its training part, {``<name>_val``: held-out part})."""
+        if not fraction and not files:
+            return train_sets, {}
+        from flexseg.data.holdout import split_holdout
+
+        if not train_sets:
+            raise ValueError("data.val_fraction / data.val_files: there is no training set to hold images out of")
+        name = name or next(iter(train_sets))
+        if name not in train_sets:
+            raise ValueError(f"data.val_set={name!r} is not in data.train_sets (have: {list(train_sets)})")
+        train_sets[name], held = split_holdout(train_sets[name], float(fraction), int(seed), files, name)
+        log.info("source-domain validation: %d of %r's images held out as %r", len(held), name, f"{name}_val")
+        return train_sets, {f"{name}_val": TransformedDataset(held, transform)}
 
     def check_batch_sizes(self) -> None:
         """Refuse, before training, a mix whose sets' transforms give different image sizes."""
@@ -304,6 +334,11 @@ class SegDataModule(L.LightningDataModule):
     @property
     def domains(self) -> list[str]:
         return list(self.targets)
+
+    @property
+    def val_domains(self) -> list[str]:
+        """Domains of ``val_dataloader``: the held-out split when there is one, else the targets."""
+        return list(self.heldout) if self.heldout else self.domains
 
     @property
     def has_enabled(self) -> bool:
@@ -390,6 +425,9 @@ class SegDataModule(L.LightningDataModule):
         ]
 
     def val_dataloader(self) -> list[DataLoader]:
+        if self.heldout:
+            return [DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, **self._loader_kwargs())
+                    for ds in self.heldout.values()]
         return self._eval_loaders()
 
     def test_dataloader(self) -> list[DataLoader]:

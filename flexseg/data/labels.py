@@ -4,6 +4,8 @@ Every dataset in FlexSeg yields labels in these train ids, with 255 = ignore.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 IGNORE_INDEX: int = 255
@@ -38,10 +40,11 @@ def lookup_table(mapping: dict[int, int], size: int = 256) -> np.ndarray:
     return table
 
 
-def colorize(label: np.ndarray) -> np.ndarray:
-    """Map an [H,W] train-id array to an [H,W,3] uint8 RGB image (255 → black)."""
+def colorize(label: np.ndarray, colors: Sequence[Sequence[int]] = PALETTE) -> np.ndarray:
+    """Map an [H,W] train-id array to an [H,W,3] uint8 RGB image with ``colors`` (one RGB
+    triple per train id; default Cityscapes); 255 and ids without a colour → black."""
     palette = np.zeros((256, 3), dtype=np.uint8)
-    palette[: len(PALETTE)] = np.asarray(PALETTE, dtype=np.uint8)
+    palette[: len(colors)] = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
     return palette[np.asarray(label, dtype=np.int64).clip(0, 255)]
 
 

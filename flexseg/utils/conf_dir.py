@@ -30,3 +30,13 @@ def config_dir(package: Path = _PACKAGE) -> Path:
 
 #: absolute path for ``@hydra.main(config_path=...)``
 CONFIG_PATH: str = str(config_dir())
+
+
+def _register_resolvers() -> None:
+    """Config resolvers every entry point's configs may use (``${classes.count:FILE}``, …)."""
+    from flexseg.data.classes import register_resolvers
+
+    register_resolvers()
+
+
+_register_resolvers()
