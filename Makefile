@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # the exact tested versions (pyproject.toml holds the compatible ranges)
 CONSTRAINTS ?= requirements/constraints.txt
 # extras the tests use: W&B logging, the submitit launcher, ruff + pytest
-EXTRAS ?= dev,wandb,slurm,generate
+EXTRAS ?= dev,wandb,slurm,generate,optuna
 
 .PHONY: install lint test test-fast train preview bench constraints clean
 
