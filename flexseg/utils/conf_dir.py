@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flexseg.utils.resolvers import register_resolvers
+
 __all__ = ["CONFIG_PATH", "config_dir"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -30,3 +32,6 @@ def config_dir(package: Path = _PACKAGE) -> Path:
 
 #: absolute path for ``@hydra.main(config_path=...)``
 CONFIG_PATH: str = str(config_dir())
+
+
+register_resolvers()  # ${run_stamp:...} of conf/hydra/default.yaml
