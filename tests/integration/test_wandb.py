@@ -192,8 +192,9 @@ def test_resume_continues_the_same_wandb_run(tmp_path, monkeypatch):
     assert len(runs) == 2 and all(r.name.endswith(f"-{run_id}") for r in runs), runs
     ids = {read_wandb_run(next(r.glob("run-*.wandb")))[0] for r in runs}
     assert ids == {run_id}
-    steps = [json.loads(i.value_json) for r in read_wandb_records(next(runs[1].glob("run-*.wandb")))
-             if r.WhichOneof("record_type") == "history" for i in r.history.item if ("/".join(i.nested_key) or i.key) == "trainer/global_step"]
+    records = read_wandb_records(next(runs[1].glob("run-*.wandb")))
+    steps = [json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "history"
+             for i in r.history.item if ("/".join(i.nested_key) or i.key) == "trainer/global_step"]
     assert steps and min(steps) == 2 and max(steps) == 3, steps  # continues at step 2, not 0
     new = _cfg(tmp_path / "other", ["test=false"])
     with open_dict(new):
