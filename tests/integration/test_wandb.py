@@ -135,9 +135,10 @@ def test_panel_arrays_shapes():
 
 
 @pytest.mark.slow
-def test_multirun_jobs_are_separate_wandb_runs_without_the_callbacks(tmp_path):
-    """``-m seed=0,1 logger=wandb`` (default callbacks, no WandbFinish): two W&B runs,
-    one per job, named after the seed, each with its own test metrics in the summary."""
+@pytest.mark.parametrize("callbacks", ["default", "wandb"])
+def test_multirun_jobs_are_separate_wandb_runs(tmp_path, callbacks):
+    """``-m seed=0,1 logger=wandb`` with and without ``callbacks=wandb`` (WandbFinish):
+    two W&B runs, one per job, named after the seed, each with its own test metrics."""
     import os
     import subprocess
     import sys
@@ -146,7 +147,7 @@ def test_multirun_jobs_are_separate_wandb_runs_without_the_callbacks(tmp_path):
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path / "wandb-env"),
            "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "flexseg.train", "-m", "seed=0,1", "logger=wandb", *TINY,
-           f"hydra.sweep.dir={sweep}", "extras.print_config=false"]
+           f"hydra.sweep.dir={sweep}", "extras.print_config=false", f"callbacks={callbacks}"]
     proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -155,7 +156,8 @@ def test_multirun_jobs_are_separate_wandb_runs_without_the_callbacks(tmp_path):
     seen = {}
     for job, run in zip((0, 1), runs):
         run_id, name, group = read_wandb_run(next(run.glob("run-*.wandb")))
-        assert name == f"train-seed{job}" and group == "default"
+        suffix = f"-{job}" if callbacks == "wandb" else ""  # WandbFinish appends the job number
+        assert name == f"train-seed{job}{suffix}" and group == "default"
         assert json.loads((sweep / str(job) / "wandb_run.json").read_text()) == {"wandb": run_id}
         _, summary = read_wandb_log(next(run.glob("run-*.wandb")))
         results = json.loads((sweep / str(job) / "results.json").read_text())
@@ -202,3 +204,39 @@ def test_resume_continues_the_same_wandb_run(tmp_path, monkeypatch):
     train(new)
     (other_id,) = json.loads((tmp_path / "other" / "wandb_run.json").read_text()).values()
     assert other_id != run_id
+
+
+def test_eval_logs_to_wandb_when_asked(tmp_path, monkeypatch):
+    """``flexseg.eval ckpt_path=... logger=wandb``: its own W&B run, metrics in the summary."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-env"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+    from omegaconf import open_dict
+
+    from flexseg.eval import evaluate
+    from flexseg.train import train
+    from tests.integration.test_configs import compose_cfg
+
+    wandb.teardown()
+    cfg = compose_cfg([*TINY, "test=false"])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "train")
+    train(cfg)
+    ecfg = compose_cfg([*TINY, f"ckpt_path={tmp_path / 'train' / 'checkpoints' / 'last.ckpt'}", "logger=wandb"],
+                       name="eval")
+    with open_dict(ecfg):
+        ecfg.paths.output_dir = str(tmp_path / "eval")
+    results = evaluate(ecfg)
+    assert wandb.run is None
+    runs = list((tmp_path / "eval" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    run_file = next(runs[0].glob("run-*.wandb"))
+    assert read_wandb_run(run_file)[1] == "eval-seed0"
+    _, summary = read_wandb_log(run_file)
+    for domain, miou in results["miou"].items():
+        assert summary[f"test/{domain}/miou"] == pytest.approx(miou)
+        assert f"test/{domain}/interior_acc" in summary
+    assert summary["test/mean"] == pytest.approx(results["averages"]["mean"])
+    assert summary["test/adverse"] == pytest.approx(results["averages"]["adverse"])
+    assert not (tmp_path / "train" / "wandb").exists()
