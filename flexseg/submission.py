@@ -6,7 +6,8 @@ image, one uint8 PNG of Cityscapes *label ids* (train id → label id by
 mirroring the input's sub-folders (``recursive=true``), named:
 
 * ``cityscapes``: ``<city>_<seq>_<frame>_leftImg8bit.png`` → the same name (the
-  Cityscapes evaluation matches predictions by the ``<city>_<seq>_<frame>`` prefix);
+  Cityscapes evaluation script searches the result folder recursively for
+  ``<city>_<seq>_<frame>*.png``; the city holds no ``_``, as its file-name parser needs);
 * ``acdc``, ``dark_zurich``: ``<name>_rgb_anon.png`` → ``<name>_predlabelIds.png``.
 
 See README.md, "Benchmark submissions", for what was and was not verified.
@@ -31,7 +32,7 @@ class SubmissionFormat:
 
 
 FORMATS: dict[str, SubmissionFormat] = {
-    "cityscapes": SubmissionFormat("_leftImg8bit", "_leftImg8bit", r"[A-Za-z]+(?:_[A-Za-z]+)*_\d{6}_\d{6}_leftImg8bit"),
+    "cityscapes": SubmissionFormat("_leftImg8bit", "_leftImg8bit", r"[A-Za-z-]+_\d{6}_\d{6}_leftImg8bit"),
     "acdc": SubmissionFormat("_rgb_anon", "_predlabelIds", r".+_rgb_anon"),
     "dark_zurich": SubmissionFormat("_rgb_anon", "_predlabelIds", r".+_rgb_anon"),
 }

@@ -18,7 +18,7 @@ def test_trainid_to_labelid_table():
 
 @pytest.mark.parametrize("fmt,stem,out", [
     ("cityscapes", "berlin_000123_000019_leftImg8bit", "berlin_000123_000019_leftImg8bit"),
-    ("cityscapes", "bad_honnef_000000_000004_leftImg8bit", "bad_honnef_000000_000004_leftImg8bit"),
+    ("cityscapes", "monchengladbach_000000_000004_leftImg8bit", "monchengladbach_000000_000004_leftImg8bit"),
     ("acdc", "GOPR0122_frame_000161_rgb_anon", "GOPR0122_frame_000161_predlabelIds"),
     ("dark_zurich", "GOPR0356_frame_000321_rgb_anon", "GOPR0356_frame_000321_predlabelIds"),
 ])
@@ -27,6 +27,7 @@ def test_submission_names(fmt, stem, out):
 
 
 @pytest.mark.parametrize("fmt,stem", [("cityscapes", "berlin_000123_leftImg8bit"), ("cityscapes", "photo"),
+                                      ("cityscapes", "bad_city_000000_000004_leftImg8bit"),
                                       ("acdc", "GOPR0122_frame_000161"), ("nope", "x_rgb_anon")])
 def test_submission_rejects_foreign_names(fmt, stem):
     with pytest.raises(ValueError, match=stem if fmt != "nope" else "format=nope"):
