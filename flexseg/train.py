@@ -23,7 +23,7 @@ from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.config import check_output_dir, validate_config
 from flexseg.utils.console import print_results
 from flexseg.utils.extras import apply_extras
-from flexseg.utils.resume import resume_checkpoint
+from flexseg.utils.resume import checkpoint_step, keep_csv_metrics, resume_checkpoint
 from flexseg.utils.wandb_run import assign_run_ids, finish_runs, write_summary
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     ckpt_path = resume_checkpoint(cfg, output_dir)  # before the W&B id: resuming continues that run
     assign_run_ids(cfg, output_dir, resuming=ckpt_path is not None)
+    if ckpt_path is not None and cfg.get("train", True):
+        keep_csv_metrics(cfg, output_dir, checkpoint_step(ckpt_path))  # CSVLogger would delete them
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)
     callbacks = [*build_callbacks(cfg), StoreConfig(cfg)]  # checkpoints carry the config

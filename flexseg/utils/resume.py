@@ -98,3 +98,27 @@ def _explicit(cfg: DictConfig) -> str | None:
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path={path} does not exist")
     return str(path)
+
+
+def keep_csv_metrics(cfg: DictConfig, output_dir: str | Path, step: int) -> Path | None:
+    """Before a resumed run: move each CSV logger's ``metrics.csv`` of this run directory
+    to ``metrics.until_step<step>.csv`` beside it (Lightning's ``CSVLogger`` deletes an
+    existing ``metrics.csv`` when it starts). Returns the last moved file, if any."""
+    moved = None
+    for lg in (cfg.get("logger") or {}).values():
+        if lg is None or str(lg.get("_target_", "")).rsplit(".", 1)[-1] != "CSVLogger":
+            continue
+        folder = Path(str(lg.get("save_dir", output_dir))) / str(lg.get("name", "lightning_logs") or "")
+        version = lg.get("version")
+        if version not in (None, ""):
+            folder = folder / (version if isinstance(version, str) else f"version_{version}")
+        metrics = folder / "metrics.csv"
+        if metrics.is_file():
+            target = folder / f"metrics.until_step{step}.csv"
+            k = 1
+            while target.exists():
+                target, k = folder / f"metrics.until_step{step}.{k}.csv", k + 1
+            metrics.rename(target)
+            log.info("resume: kept the earlier CSV metrics as %s", target)
+            moved = target
+    return moved

@@ -198,6 +198,14 @@ def test_resume_continues_the_same_wandb_run(tmp_path, monkeypatch):
     steps = [json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "history"
              for i in r.history.item if ("/".join(i.nested_key) or i.key) == "trainer/global_step"]
     assert steps and min(steps) == 2 and max(steps) == 3, steps  # continues at step 2, not 0
+    # the CSV logs of the first part survive the resume (Lightning's CSVLogger deletes metrics.csv)
+    import csv
+
+    def csv_steps(path):
+        return {int(r["step"]) for r in csv.DictReader(path.open()) if r.get("train/loss")}
+
+    assert csv_steps(tmp_path / "csv" / "metrics.until_step2.csv") == {0, 1}
+    assert csv_steps(tmp_path / "csv" / "metrics.csv") == {2, 3}
     new = _cfg(tmp_path / "other", ["test=false"])
     with open_dict(new):
         del new.callbacks["wandb_finish"], new.callbacks["wandb_panels"]
