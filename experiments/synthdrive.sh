@@ -24,7 +24,9 @@ stages=("${@:-main ablation misalignment report analysis}")
 stages=(${stages[*]})
 
 # run_one DIR SEED [OVERRIDES...]: one training run in DIR unless DIR/results.json exists.
-# Same command line as a plain `python -m flexseg.train seed=S hydra.run.dir=DIR [overrides]`.
+# Same command line as a plain `python -m flexseg.train seed=S hydra.run.dir=DIR [overrides]`,
+# plus resume=true: an interrupted run continues from its last.ckpt (a run directory holding
+# a checkpoint is never trained over from step 0).
 run_one() {
   local dir=$1 seed=$2
   shift 2
@@ -33,7 +35,7 @@ run_one() {
     return 0
   fi
   echo "run  $dir: seed=$seed $*"
-  $PY -m flexseg.train "seed=$seed" "hydra.run.dir=$dir" "$@"
+  $PY -m flexseg.train "seed=$seed" "hydra.run.dir=$dir" resume=true "$@"
 }
 
 # pair DIR SEEDS [OVERRIDES...]: FLEX-Seg in DIR/flex/<seed> and flex=off in DIR/off/<seed>.

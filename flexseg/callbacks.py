@@ -8,8 +8,10 @@ CSV only can keep them (``conf/callbacks/wandb.yaml``).
   with ground truth and prediction as W&B segmentation masks, the boundary bands
   (thin/medium/thick) as a mask, the predictive entropy and the UBE weight map.
 * :class:`WandbFinish` — finishes the W&B run when the run's last stage ends (test, or
-  fit when ``after_test=False``) or on an exception, so every job of a Hydra multirun
-  gets its own W&B run; in a multirun it appends the job number to the run name.
+  fit when ``after_test=False``; the test metrics and averages go to the summary first)
+  or on an exception; in a multirun it appends the job number to the run name.
+  ``flexseg.train`` / ``flexseg.eval`` finish their runs themselves as well
+  (:mod:`flexseg.utils.wandb_run`), so multirun jobs are separate W&B runs without it.
 """
 from __future__ import annotations
 
@@ -242,6 +244,10 @@ class WandbFinish(L.Callback):
                 run.name = f"{run.name}{suffix}"
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "test" and trainer.is_global_zero and getattr(pl_module, "results", None):
+            from flexseg.utils.wandb_run import write_summary
+
+            write_summary(trainer.loggers, pl_module.results)  # before the run closes
         if stage == "test" or (stage == "fit" and not self.after_test) or trainer.interrupted:
             self.finish(trainer)
 

@@ -15,9 +15,9 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from flexseg.build import build_datamodule, build_module, build_trainer
+from flexseg.build import build_datamodule, build_loggers, build_module, build_trainer
 from flexseg.module import SegModule
 from flexseg.train import results_summary
 from flexseg.utils.ckpt_config import apply_checkpoint_config
@@ -26,6 +26,7 @@ from flexseg.utils.config import check_output_dir
 from flexseg.utils.console import print_results
 from flexseg.utils.extras import apply_extras
 from flexseg.utils.tables import markdown_table, write_csv
+from flexseg.utils.wandb_run import assign_run_ids, finish_runs, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +96,34 @@ def eval_tf32(cfg: DictConfig) -> bool:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Test ``cfg.ckpt_path`` on every target domain; writes the tables and, with a
+    logger (``logger=wandb``, ``logger=csv``), logs the metrics there too (W&B: a new
+    run whose summary holds every per-domain metric and Avg2/Avg3/Avg5)."""
     from flexseg.train import set_tf32
 
     output_dir = check_output_dir(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     set_tf32(eval_tf32(cfg))
+    assign_run_ids(cfg, output_dir, resuming=False)
     datamodule = build_datamodule(cfg)
     module = build_module_from_checkpoint(cfg)
-    trainer = build_trainer(cfg)
-    trainer.test(module, datamodule=datamodule, verbose=False)
-    summary = results_summary(module.results)
-    if trainer.is_global_zero:
-        summary["averages"] = write_tables(module.results, output_dir)
-        (output_dir / "results.json").write_text(json.dumps(summary, indent=2))
-        print_results(module.results, title=f"eval {cfg.ckpt_path}: per-domain results (%)",
-                      averages=summary["averages"])
+    loggers = build_loggers(cfg)
+    trainer = build_trainer(cfg, loggers=loggers)
+    try:
+        for logger in trainer.loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        summary = results_summary(module.results)
+        if trainer.is_global_zero:
+            summary["averages"] = write_tables(module.results, output_dir)
+            write_summary(trainer.loggers, module.results)
+            (output_dir / "results.json").write_text(json.dumps(summary, indent=2))
+            print_results(module.results, title=f"eval {cfg.ckpt_path}: per-domain results (%)",
+                          averages=summary["averages"])
+    except BaseException:
+        finish_runs(loggers, exit_code=1)
+        raise
+    finish_runs(loggers)
     return summary
 
 

@@ -28,6 +28,7 @@ from flexseg.generation import store
 from flexseg.generation.models import check_model_folders, load_components, resolve_dtype
 from flexseg.generation.sampler import SamplerConfig, generate_image
 from flexseg.utils.config import ConfigError
+from flexseg.utils.resolvers import register_resolvers
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,9 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
                "images_per_s": done_now / seconds if done_now and seconds > 0 else None}
     log.info("generated %d images in %.1f s; manifest lists %d", done_now, seconds, total)
     return summary
+
+
+register_resolvers()  # ${run_stamp:...} of conf/hydra/default.yaml
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate")

@@ -6,6 +6,9 @@ file's colours, default Cityscapes), ``<name>_overlay.png`` (image blended with 
 ``write_trainid=true``, ``<name>_trainid.png`` (uint8 train ids). The network is
 the one of the model config (``model=...`` or ``+experiment=...``, as for training);
 ``ckpt_path`` is a FlexSeg Lightning checkpoint or a published mmseg DAFormer/HRDA one.
+``format=cityscapes|acdc|dark_zurich`` writes benchmark submission files instead
+(label-id PNGs named as the test servers expect, :mod:`flexseg.submission`). Images are
+turned upright by their EXIF orientation first (phone and camera JPEGs).
 ``fit=[W,H]`` resizes each image to fit W×H (aspect kept) before inference, as the
 reference test protocol does; logits are resized back to the image size.
 """
@@ -20,9 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from flexseg.data.labels import PALETTE, colorize
+from flexseg.submission import FORMAT_NAMES, submission_stem, to_label_ids
 from flexseg.utils.ckpt_config import apply_checkpoint_config
 from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.extras import apply_extras
@@ -56,10 +60,11 @@ def find_images(folder: str | Path, recursive: bool = False) -> list[Path]:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """[H,W,3] uint8 RGB; :class:`PredictError` naming the file if it cannot be decoded."""
+    """[H,W,3] uint8 RGB, upright (EXIF orientation applied, as image viewers show it);
+    :class:`PredictError` naming the file if it cannot be decoded."""
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise PredictError(f"cannot read image {path}: {err}") from err
 
@@ -111,6 +116,19 @@ def write_outputs(out_base: Path, image: np.ndarray, trainid: np.ndarray, alpha:
     return paths
 
 
+def write_submission(out_dir: Path, rel: Path, trainid: np.ndarray, fmt: str) -> Path:
+    """Write the label-id PNG of ``fmt`` for the input at ``rel`` (relative path, with
+    suffix) under ``out_dir``, mirroring its folders; returns the path."""
+    try:
+        stem = submission_stem(rel.stem, fmt)
+    except ValueError as err:
+        raise PredictError(str(err)) from err
+    path = out_dir / rel.parent / f"{stem}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_label_ids(trainid)).save(path)
+    return path
+
+
 def build_predictor(cfg: DictConfig, device: str | torch.device = "cpu") -> torch.nn.Module:
     """SegModule from the model config with the weights of ``cfg.ckpt_path``, in eval mode
     (the ImageNet encoder file of ``model.pretrained`` is not read: the checkpoint has all)."""
@@ -137,6 +155,14 @@ def predict(cfg: DictConfig) -> list[Path]:
     files = find_images(in_dir, bool(cfg.get("recursive", False)))
     module = build_predictor(cfg, resolve_device(str(cfg.get("device", "auto"))))
     fit = list(cfg.fit) if cfg.get("fit") else None
+    fmt = str(cfg.get("format") or "default")
+    if fmt not in FORMAT_NAMES:
+        raise PredictError(f"format={fmt} is not one of {', '.join(FORMAT_NAMES)}")
+    if fmt != "default":  # check every name before the (long) inference
+        bad = [p for p in files if not _fits(p, fmt)]
+        if bad:
+            raise PredictError(f"{len(bad)} of {len(files)} images do not have the file names format={fmt} "
+                               f"expects, e.g. {bad[0]}: {_why(bad[0], fmt)}")
     from flexseg.build import class_set
 
     colors = class_set(cfg).colors  # the checkpoint's classes (data=custom: its class file)
@@ -144,10 +170,29 @@ def predict(cfg: DictConfig) -> list[Path]:
     for path in track(files, description=f"segmenting {len(files)} images", disable=not cfg.get("progress", True)):
         image = read_rgb(path)
         trainid = predict_image(module, image, fit)
+        if fmt != "default":
+            written.append(write_submission(out_dir, path.relative_to(in_dir), trainid, fmt))
+            continue
         rel = path.relative_to(in_dir).with_suffix("")
         written += write_outputs(out_dir / rel, image, trainid, float(cfg.alpha), bool(cfg.write_trainid), colors)
     log.info("wrote %d files for %d images to %s", len(written), len(files), out_dir)
     return written
+
+
+def _fits(path: Path, fmt: str) -> bool:
+    try:
+        submission_stem(path.stem, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+def _why(path: Path, fmt: str) -> str:
+    try:
+        submission_stem(path.stem, fmt)
+    except ValueError as err:
+        return str(err)
+    return "ok"
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")

@@ -23,6 +23,8 @@ from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.config import check_output_dir, validate_config
 from flexseg.utils.console import print_results
 from flexseg.utils.extras import apply_extras
+from flexseg.utils.resume import checkpoint_step, keep_csv_metrics, resume_checkpoint
+from flexseg.utils.wandb_run import assign_run_ids, finish_runs, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +71,6 @@ def metric_value(summary: dict[str, Any], name: str) -> float:
     return float(node)
 
 
-def _resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
-    if cfg.get("ckpt_path"):
-        path = Path(cfg.ckpt_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"ckpt_path={path} does not exist")
-        return str(path)
-    if cfg.get("resume"):
-        last = output_dir / "checkpoints" / "last.ckpt"
-        if last.is_file():
-            log.info("resuming from %s", last)
-            return str(last)
-        log.info("resume=true but %s does not exist: starting a new run", last)
-    return None
-
-
 def set_tf32(enabled: bool) -> None:
     """TF32 for float32 matmuls and cuDNN convolutions on Ampere+ GPUs (``tf32`` in
     conf/train.yaml). The paper recipes turn it off: the reference trained in plain fp32
@@ -99,15 +86,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     set_tf32(bool(cfg.get("tf32", True)))
 
+    ckpt_path = resume_checkpoint(cfg, output_dir)  # before the W&B id: resuming continues that run
+    assign_run_ids(cfg, output_dir, resuming=ckpt_path is not None)
+    if ckpt_path is not None and cfg.get("train", True):
+        keep_csv_metrics(cfg, output_dir, checkpoint_step(ckpt_path))  # CSVLogger would delete them
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)
     callbacks = [*build_callbacks(cfg), StoreConfig(cfg)]  # checkpoints carry the config
     loggers = build_loggers(cfg)
     trainer = build_trainer(cfg, callbacks, loggers)
+    try:
+        summary = _fit_and_test(cfg, trainer, module, datamodule, ckpt_path, output_dir)
+    except BaseException:
+        finish_runs(loggers, exit_code=1)
+        raise
+    finish_runs(loggers)  # every run (every multirun job) is its own W&B run
+    return summary
+
+
+def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module, datamodule, ckpt_path: str | None,
+                  output_dir: Path) -> dict[str, Any]:
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-
-    ckpt_path = _resume_path(cfg, output_dir)
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         if trainer.interrupted:
@@ -125,6 +125,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         from flexseg.eval import write_tables  # results.md / .csv; Avg2/Avg3/Avg5 on the real targets
 
         summary["averages"] = write_tables(module.results, output_dir)
+        write_summary(trainer.loggers, module.results)  # per-domain metrics and Avg2/3/5 (or mean)
         (output_dir / "results.json").write_text(json.dumps(summary, indent=2))
         print_results(module.results, title=f"{cfg.task_name}: per-domain results (%) — {output_dir}",
                       averages=summary["averages"])

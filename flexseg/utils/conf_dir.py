@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flexseg.utils.resolvers import register_resolvers
+
 __all__ = ["CONFIG_PATH", "config_dir"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -33,9 +35,11 @@ CONFIG_PATH: str = str(config_dir())
 
 
 def _register_resolvers() -> None:
-    """Config resolvers every entry point's configs may use (``${classes.count:FILE}``, …)."""
-    from flexseg.data.classes import register_resolvers
+    """Config resolvers every entry point's configs may use (``${classes.count:FILE}``,
+    ``${run_stamp:...}`` of conf/hydra/default.yaml, …)."""
+    from flexseg.data.classes import register_resolvers as register_class_resolvers
 
+    register_class_resolvers()
     register_resolvers()
 
 

@@ -108,3 +108,49 @@ def test_cli(checkpoint, images, tmp_path):
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in out.glob("*_mask.png")) == [f"img{k}_mask.png" for k in range(len(SIZES))]
+
+
+def test_predict_cityscapes_and_acdc_submission_files(checkpoint, tmp_path):
+    """format=cityscapes / acdc: label-id PNGs only, server file names, folders mirrored."""
+    from flexseg.predict import PredictError, predict, predict_image
+    from flexseg.submission import TRAINID_TO_LABELID
+
+    rng = np.random.default_rng(1)
+    cs = tmp_path / "cs" / "test"
+    (cs / "berlin").mkdir(parents=True)
+    (cs / "bonn").mkdir()
+    Image.fromarray(rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)).save(cs / "berlin" / "berlin_000000_000019_leftImg8bit.png")
+    Image.fromarray(rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)).save(cs / "bonn" / "bonn_000004_000019_leftImg8bit.png")
+    out = tmp_path / "cs_out"
+    written = predict(predict_cfg([f"ckpt_path={checkpoint}", f"input={cs}", f"output={out}", "recursive=true",
+                                   "format=cityscapes", "device=cpu", "progress=false"]))
+    assert sorted(p.relative_to(out).as_posix() for p in written) == [
+        "berlin/berlin_000000_000019_leftImg8bit.png", "bonn/bonn_000004_000019_leftImg8bit.png"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
+        p.relative_to(out).as_posix() for p in written)  # nothing else (no mask/overlay)
+    from flexseg.predict import build_predictor
+
+    module = build_predictor(predict_cfg([f"ckpt_path={checkpoint}", "input=x", "output=x"]))
+    image = np.asarray(Image.open(cs / "berlin" / "berlin_000000_000019_leftImg8bit.png").convert("RGB"))
+    expected = np.asarray(TRAINID_TO_LABELID, dtype=np.uint8)[predict_image(module, image)]
+    got = np.asarray(Image.open(written[0]))
+    assert got.dtype == np.uint8 and got.shape == (32, 64) and (got == expected).all()
+
+    acdc = tmp_path / "acdc" / "night" / "test" / "GOPR0355"
+    acdc.mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(acdc / "GOPR0355_frame_000138_rgb_anon.png")
+    out = tmp_path / "acdc_out"
+    written = predict(predict_cfg([f"ckpt_path={checkpoint}", f"input={tmp_path / 'acdc'}", f"output={out}",
+                                   "recursive=true", "format=acdc", "device=cpu", "progress=false"]))
+    assert [p.relative_to(out).as_posix() for p in written] == [
+        "night/test/GOPR0355/GOPR0355_frame_000138_predlabelIds.png"]
+    assert set(np.unique(np.asarray(Image.open(written[0])))) <= set(TRAINID_TO_LABELID)
+
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(acdc / "holiday.png")
+    with pytest.raises(PredictError, match="holiday"):
+        predict(predict_cfg([f"ckpt_path={checkpoint}", f"input={tmp_path / 'acdc'}", f"output={tmp_path / 'x'}",
+                             "recursive=true", "format=acdc", "device=cpu", "progress=false"]))
+    with pytest.raises(PredictError, match="format=kitti"):
+        predict(predict_cfg([f"ckpt_path={checkpoint}", f"input={cs}", f"output={tmp_path / 'y'}", "recursive=true",
+                             "format=kitti", "device=cpu", "progress=false"]))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

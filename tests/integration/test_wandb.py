@@ -23,9 +23,9 @@ def _cfg(tmp_path, extra=()):
     return cfg
 
 
-def read_wandb_log(path):
-    """History keys and summary of an offline ``run-*.wandb`` file (LevelDB-style log of
-    protobuf ``Record``s: 7-byte header, 32 KiB blocks, chunk header crc32/len/type)."""
+def read_wandb_records(path):
+    """The protobuf ``Record``s of an offline ``run-*.wandb`` file (LevelDB-style log:
+    7-byte header, 32 KiB blocks, chunk header crc32/len/type)."""
     import struct
 
     from wandb.proto import wandb_internal_pb2 as pb
@@ -33,7 +33,6 @@ def read_wandb_log(path):
     data = Path(path).read_bytes()
     assert data[:4] == b":W&B", "not a W&B transaction log"
     pos, block, buf = 7, 32768, b""
-    history, summary = set(), {}
     while pos + 7 <= len(data):
         left = block - pos % block
         if left < 7:  # block trailer padding
@@ -49,12 +48,26 @@ def read_wandb_log(path):
             record = pb.Record()
             record.ParseFromString(buf)
             buf = b""
-            kind_name = record.WhichOneof("record_type")
-            if kind_name == "history":
-                history |= {"/".join(i.nested_key) or i.key for i in record.history.item}
-            elif kind_name == "summary":
-                summary.update({"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.summary.update})
+            yield record
+
+
+def read_wandb_log(path):
+    """History keys and summary of an offline ``run-*.wandb`` file."""
+    history, summary = set(), {}
+    for record in read_wandb_records(path):
+        kind_name = record.WhichOneof("record_type")
+        if kind_name == "history":
+            history |= {"/".join(i.nested_key) or i.key for i in record.history.item}
+        elif kind_name == "summary":
+            summary.update({"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.summary.update})
     return history, summary
+
+
+def read_wandb_run(path):
+    """(run id, display name, group) of the last ``run`` record of an offline run file."""
+    runs = [r.run for r in read_wandb_records(path) if r.WhichOneof("record_type") == "run"]
+    assert runs, f"no run record in {path}"
+    return runs[-1].run_id, runs[-1].display_name, runs[-1].run_group
 
 
 def test_offline_run_logs_panels_and_summary(tmp_path, monkeypatch):
@@ -119,3 +132,119 @@ def test_panel_arrays_shapes():
     w = arr["ube_weight"]
     assert (w[:, :4] == 0).all() and w.max() <= 4.0 + 1e-5 and w[:, 4:].min() >= 1.0
     assert (arr["entropy"] >= 0).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("callbacks", ["default", "wandb"])
+def test_multirun_jobs_are_separate_wandb_runs(tmp_path, callbacks):
+    """``-m seed=0,1 logger=wandb`` with and without ``callbacks=wandb`` (WandbFinish):
+    two W&B runs, one per job, named after the seed, each with its own test metrics."""
+    import os
+    import subprocess
+    import sys
+
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path / "wandb-env"),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "flexseg.train", "-m", "seed=0,1", "logger=wandb", *TINY,
+           f"hydra.sweep.dir={sweep}", "extras.print_config=false", f"callbacks={callbacks}"]
+    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted(sweep.glob("*/wandb/offline-run-*"))
+    assert [r.parent.parent.name for r in runs] == ["0", "1"], runs
+    seen = {}
+    for job, run in zip((0, 1), runs):
+        run_id, name, group = read_wandb_run(next(run.glob("run-*.wandb")))
+        suffix = f"-{job}" if callbacks == "wandb" else ""  # WandbFinish appends the job number
+        assert name == f"train-seed{job}{suffix}" and group == "default"
+        assert json.loads((sweep / str(job) / "wandb_run.json").read_text()) == {"wandb": run_id}
+        _, summary = read_wandb_log(next(run.glob("run-*.wandb")))
+        results = json.loads((sweep / str(job) / "results.json").read_text())
+        for domain in ("clear", "fog", "night", "rain", "snow"):
+            assert summary[f"test/{domain}/miou"] == pytest.approx(results["miou"][domain])
+            assert f"test/{domain}/boundary_acc" in summary and f"test/{domain}/iou/road" in summary
+        assert summary["test/mean"] == pytest.approx(results["mean"])
+        seen[job] = run_id
+    assert seen[0] != seen[1]
+
+
+def test_resume_continues_the_same_wandb_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-env"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+
+    from flexseg.train import train
+
+    wandb.teardown()
+    from omegaconf import open_dict
+
+    first = _cfg(tmp_path, ["test=false"])
+    with open_dict(first):
+        del first.callbacks["wandb_finish"], first.callbacks["wandb_panels"]  # lifecycle without callbacks=wandb
+    train(first)
+    assert wandb.run is None, "train() finishes its W&B run"
+    (run_id,) = json.loads((tmp_path / "wandb_run.json").read_text()).values()
+    second = _cfg(tmp_path, ["test=false", "resume=true", "trainer.max_steps=4"])
+    with open_dict(second):
+        del second.callbacks["wandb_finish"], second.callbacks["wandb_panels"]
+    train(second)
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(r.name.endswith(f"-{run_id}") for r in runs), runs
+    ids = {read_wandb_run(next(r.glob("run-*.wandb")))[0] for r in runs}
+    assert ids == {run_id}
+    records = read_wandb_records(next(runs[1].glob("run-*.wandb")))
+    steps = [json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "history"
+             for i in r.history.item if ("/".join(i.nested_key) or i.key) == "trainer/global_step"]
+    assert steps and min(steps) == 2 and max(steps) == 3, steps  # continues at step 2, not 0
+    # the CSV logs of the first part survive the resume (Lightning's CSVLogger deletes metrics.csv)
+    import csv
+
+    def csv_steps(path):
+        return {int(r["step"]) for r in csv.DictReader(path.open()) if r.get("train/loss")}
+
+    assert csv_steps(tmp_path / "csv" / "metrics.until_step2.csv") == {0, 1}
+    assert csv_steps(tmp_path / "csv" / "metrics.csv") == {2, 3}
+    new = _cfg(tmp_path / "other", ["test=false"])
+    with open_dict(new):
+        del new.callbacks["wandb_finish"], new.callbacks["wandb_panels"]
+    train(new)
+    (other_id,) = json.loads((tmp_path / "other" / "wandb_run.json").read_text()).values()
+    assert other_id != run_id
+
+
+def test_eval_logs_to_wandb_when_asked(tmp_path, monkeypatch):
+    """``flexseg.eval ckpt_path=... logger=wandb``: its own W&B run, metrics in the summary."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-env"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+    from omegaconf import open_dict
+
+    from flexseg.eval import evaluate
+    from flexseg.train import train
+    from tests.integration.test_configs import compose_cfg
+
+    wandb.teardown()
+    cfg = compose_cfg([*TINY, "test=false"])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "train")
+    train(cfg)
+    ecfg = compose_cfg([*TINY, f"ckpt_path={tmp_path / 'train' / 'checkpoints' / 'last.ckpt'}", "logger=wandb"],
+                       name="eval")
+    with open_dict(ecfg):
+        ecfg.paths.output_dir = str(tmp_path / "eval")
+    results = evaluate(ecfg)
+    assert wandb.run is None
+    runs = list((tmp_path / "eval" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    run_file = next(runs[0].glob("run-*.wandb"))
+    assert read_wandb_run(run_file)[1] == "eval-seed0"
+    _, summary = read_wandb_log(run_file)
+    for domain, miou in results["miou"].items():
+        assert summary[f"test/{domain}/miou"] == pytest.approx(miou)
+        assert f"test/{domain}/interior_acc" in summary
+    assert summary["test/mean"] == pytest.approx(results["averages"]["mean"])
+    assert summary["test/adverse"] == pytest.approx(results["averages"]["adverse"])
+    assert not (tmp_path / "train" / "wandb").exists()
