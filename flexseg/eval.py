@@ -99,7 +99,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test ``cfg.ckpt_path`` on every target domain; writes the tables and, with a
     logger (``logger=wandb``, ``logger=csv``), logs the metrics there too (W&B: a new
     run whose summary holds every per-domain metric and Avg2/Avg3/Avg5)."""
-    from flexseg.train import set_tf32
+    from flexseg.utils.precision import set_tf32
 
     output_dir = check_output_dir(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)

@@ -14,7 +14,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from flexseg.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
@@ -23,6 +22,7 @@ from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.config import check_output_dir, validate_config
 from flexseg.utils.console import print_results
 from flexseg.utils.extras import apply_extras
+from flexseg.utils.precision import set_tf32
 from flexseg.utils.resume import checkpoint_step, keep_csv_metrics, resume_checkpoint
 from flexseg.utils.wandb_run import assign_run_ids, finish_runs, write_summary
 
@@ -69,14 +69,6 @@ def metric_value(summary: dict[str, Any], name: str) -> float:
     if not isinstance(node, (int, float)):
         raise KeyError(f"optimized_metric={name!r} is not a number but {type(node).__name__}")
     return float(node)
-
-
-def set_tf32(enabled: bool) -> None:
-    """TF32 for float32 matmuls and cuDNN convolutions on Ampere+ GPUs (``tf32`` in
-    conf/train.yaml). The paper recipes turn it off: the reference trained in plain fp32
-    on GPUs without TF32 (docs/recipe.md). No effect on CPUs."""
-    torch.set_float32_matmul_precision("high" if enabled else "highest")
-    torch.backends.cudnn.allow_tf32 = enabled
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:

@@ -13,7 +13,7 @@ def test_paper_recipes_turn_tf32_off(recipe):
 
 
 def test_set_tf32_sets_matmul_and_cudnn_flags():
-    from flexseg.train import set_tf32
+    from flexseg.utils.precision import set_tf32
 
     before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
     try:
