@@ -227,7 +227,8 @@ def test_training_reads_generated_folder(world, base_run, tmp_path):
     write_all(data_dir)
     shutil.rmtree(data_dir / "gta")
     shutil.copytree(world["root"] / "gta", data_dir / "gta")
-    cfg = compose_cfg(["data=gta_dginstyle", "data.train_sets.gta.split_file=null", f"paths.data_dir={data_dir}", f"data.generated_root={out}",
+    cfg = compose_cfg(["data=gta_dginstyle", "data.train_sets.gta.split_file=null", f"paths.data_dir={data_dir}",
+                       f"data.generated_root={out}",
                        f"data.num_generated={NUM}", "data.num_workers=0", "trainer=debug", "test=false",
                        "data.train_transforms.gta.resize=[128,72]", f"data.train_transforms.gta.crop_size=[{RES},{RES}]",
                        "flex.has.enabled=false", "logger=csv"])
