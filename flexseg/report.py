@@ -729,7 +729,15 @@ def plot_versus_deltas(vc: pd.DataFrame, key: str, path: Path, level: float = 0.
         ax.set_xlabel(key, fontsize="x-small")
         ax.set_ylabel(f"Δ (points, {100 * level:g} % CI)", fontsize="x-small")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(keys):]:
+    return _save_panels(fig, axes, len(keys), path)
+
+
+def _save_panels(fig: Any, axes: Any, used: int, path: Path) -> Path:
+    """Hide the panels after the first ``used``, add one legend below them (from the first
+    panel), save ``fig`` to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    for ax in list(axes.flat)[used:]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize="x-small")
@@ -772,14 +780,7 @@ def plot_versus(vs: pd.DataFrame, key: str, path: Path, level: float = 0.95) -> 
         ax.set_xlabel(key, fontsize="x-small")
         ax.set_ylabel("%" if m.endswith("_acc") else "mIoU (%)", fontsize="x-small")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize="x-small")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_panels(fig, axes, len(metrics), path)
 
 
 # ---------------------------------------------------------------------------- CLI

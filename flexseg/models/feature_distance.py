@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from flexseg.utils.config import options_with_defaults
 from flexseg.utils.distributed import rescale_to_global_mean
 
 #: reference values (DGInStyle-SegModel configs/_base_/uda/dacs_fdthings.py)
@@ -33,13 +34,7 @@ FD_DEFAULTS: dict[str, Any] = {
 
 def fd_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
     """Reference defaults updated with ``given`` (unknown keys are an error)."""
-    out = dict(FD_DEFAULTS)
-    if given:
-        unknown = set(given) - set(FD_DEFAULTS)
-        if unknown:
-            raise ValueError(f"feature_distance: unknown option(s) {sorted(unknown)}; known: {sorted(FD_DEFAULTS)}")
-        out.update(given)
-    return out
+    return options_with_defaults(FD_DEFAULTS, given, "feature_distance")
 
 
 def downscale_label_ratio(

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from flexseg.utils.config import options_with_defaults
+
 #: reference values (DGInStyle-SegModel experiments.py, ``shade=True``); num_styles and
 #: style_dim are the stage-1 width of the encoder (64 for MiT-B5) when null
 SHADE_DEFAULTS: dict[str, Any] = {
@@ -41,13 +43,7 @@ STD_EPS = 1e-7
 
 def shade_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
     """Reference defaults updated with ``given`` (unknown keys are an error)."""
-    out = dict(SHADE_DEFAULTS)
-    if given:
-        unknown = set(given) - set(SHADE_DEFAULTS)
-        if unknown:
-            raise ValueError(f"shade: unknown option(s) {sorted(unknown)}; known: {sorted(SHADE_DEFAULTS)}")
-        out.update(given)
-    return out
+    return options_with_defaults(SHADE_DEFAULTS, given, "shade")
 
 
 def style_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

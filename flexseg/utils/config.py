@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any, Mapping
 
 from omegaconf import DictConfig
 
@@ -75,4 +76,15 @@ def check_output_dir(path: str | os.PathLike, min_free_mb: float = 50.0) -> Path
     free_mb = shutil.disk_usage(out).free / 2**20
     if free_mb < min_free_mb:
         raise ConfigError(f"only {free_mb:.0f} MB free in {out}; checkpoints need more. Free space or change hydra.run.dir")
+    return out
+
+
+def options_with_defaults(defaults: Mapping[str, Any], given: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
+    """``defaults`` updated with ``given``; an unknown key is an error naming ``name`` and the known keys."""
+    out = dict(defaults)
+    if given:
+        unknown = set(given) - set(defaults)
+        if unknown:
+            raise ValueError(f"{name}: unknown option(s) {sorted(unknown)}; known: {sorted(defaults)}")
+        out.update(given)
     return out
