@@ -1,4 +1,10 @@
-"""Canvas."""
+"""The part map under construction: which part covers each pixel, and how far away it is.
+
+Geometry is painted far to near (``scene.build_scene``); every primitive is a *part* with
+an appearance role (``palette``), a class (train id), a random tint and a shade. The label
+is the class of each pixel's part (``Canvas.class_map``), the image is rendered from the
+part ids (``shading``, ``weather``).
+"""
 from __future__ import annotations
 
 import math
@@ -8,13 +14,29 @@ import numpy as np
 
 from flexseg.data.synthdrive.palette import ROLES
 
+__all__ = ["SKY_DEPTH", "Canvas", "random_tint"]
+
 SKY_DEPTH = 1000.0  # metres; depth given to sky pixels (fog, night)
 
 
 @dataclass
 class Canvas:
     """Part map under construction: ``part`` [H,W] int16 ids, ``depth`` [H,W] metres,
-    and per-part role, class, tint (4 floats in [0,1)) and shade (brightness factor)."""
+    and per-part role, class, tint (4 floats in [0,1)) and shade (brightness factor).
+
+    Starts all sky: part 0 at depth ``SKY_DEPTH`` (the first part added must be the sky).
+    ``xc``, ``yc``: pixel-centre coordinates (px) of the columns and rows.
+
+    Example:
+        >>> cv = Canvas(4, 6)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> road = cv.new_part("road", 0, np.zeros(4, np.float32))
+        >>> cv.paint(cv.window(1.0, 3.0, 0.0, 2.0), None, road, 5.0)
+        >>> cv.class_map().tolist()
+        [[10, 0, 0, 10, 10, 10], [10, 0, 0, 10, 10, 10], [10, 10, 10, 10, 10, 10], [10, 10, 10, 10, 10, 10]]
+        >>> float(cv.depth[0, 1]), float(cv.depth[0, 0])
+        (5.0, 1000.0)
+    """
 
     h: int
     w: int
@@ -32,6 +54,7 @@ class Canvas:
         self.yc = np.arange(self.h, dtype=np.float32) + 0.5
 
     def new_part(self, role: str, cls: int, tint: np.ndarray, shade: float = 1.0) -> int:
+        """Register a part of role name ``role`` and class ``cls``; returns its id."""
         self.roles.append(ROLES[role])
         self.classes.append(cls)
         self.tints.append(tint)
@@ -62,4 +85,20 @@ class Canvas:
 
 
 def random_tint(rng: np.random.Generator) -> np.ndarray:
+    """A part's tint: 4 uniform floats in [0, 1) (palette pick, RGB jitter).
+
+    Args:
+        rng: the geometry generator.
+
+    Returns:
+        float32 tint.
+
+    Shape:
+        - Output: :math:`(4,)`.
+
+    Example:
+        >>> tint = random_tint(np.random.default_rng(0))
+        >>> tint.dtype.name, [round(float(t), 3) for t in tint]
+        ('float32', [0.637, 0.27, 0.041, 0.017])
+    """
     return rng.random(4).astype(np.float32)

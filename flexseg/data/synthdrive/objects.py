@@ -1,4 +1,15 @@
-"""Objects."""
+"""The things in the street: trees, poles with signs, traffic lights or lamps, walls and
+fences, pedestrians, two-wheelers and vehicles.
+
+Objects are sized in metres and projected by the camera; thin and small ones are kept
+at least ``MIN_*_PX`` pixels (at the reference focal length of 128 px, i.e. 128×256
+images, scaled with the focal length) so that every class drawn stays learnable at small
+resolution (docs/synthdrive.md). Each ``draw_*`` paints its parts into the canvas at the
+object's depth; ``scene.build_scene`` calls them far to near.
+
+The examples paint on a 64×128 canvas of sky with a camera 1.5 m high and a focal
+length of 64 px (so the minimum sizes are halved).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +20,11 @@ from flexseg.data.synthdrive.classes import BICYCLE, BUS, CAR, FENCE, LIGHT, MOT
 from flexseg.data.synthdrive.raster import draw_box, face_rect, fill_ellipse, fill_polygon, fill_rect, fill_segment, flat_quad, side_quad
 from flexseg.data.synthdrive.street import Street
 
+__all__ = [
+    "MIN_LIGHT_PX", "MIN_PERSON_PX", "MIN_POLE_PX", "MIN_SIGN_PX", "draw_overhead_light", "draw_person", "draw_pole",
+    "draw_sign", "draw_traffic_light", "draw_tree", "draw_two_wheeler", "draw_vehicle", "draw_wall_or_fence",
+]
+
 # Minimum on-image sizes (px at the reference focal length of 128 px, i.e. 128×256
 # images; scaled with the focal length), chosen so thin/small classes stay learnable.
 MIN_POLE_PX = 6.0  # pole width
@@ -18,6 +34,21 @@ MIN_PERSON_PX = 28.0  # pedestrian height
 
 
 def draw_tree(cv: Canvas, cam: Camera, X: float, Z: float, rng: np.random.Generator) -> None:
+    """A tree at ground position (X, Z): a trunk (≥ 2 px wide) and a wobbly elliptic crown.
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        X, Z: ground position, m.
+        rng: the geometry generator.
+
+    Example:
+        >>> cam, cv = Camera(f=64.0, height=1.5, horizon=24.0, vx=64.0), Canvas(64, 128)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> draw_tree(cv, cam, 2.0, 8.0, np.random.default_rng(0))
+        >>> np.unique(cv.class_map()).tolist()  # vegetation, sky
+        [8, 10]
+    """
     t = random_tint(rng)
     trunk = cv.new_part("trunk", VEGETATION, t)
     crown = cv.new_part("vegetation", VEGETATION, t)
@@ -29,7 +60,23 @@ def draw_tree(cv: Canvas, cam: Camera, X: float, Z: float, rng: np.random.Genera
 
 
 def draw_sign(cv: Canvas, cam: Camera, X: float, Y: float, Z: float, rng: np.random.Generator) -> None:
-    """A traffic sign (circle, triangle, square or diamond) centred at (X, Y, Z), ≥ 6 px."""
+    """A traffic sign (circle, triangle, square or diamond) centred at (X, Y, Z) (metres),
+    0.8–1.1 m and at least ``MIN_SIGN_PX`` wide: a face and an inner symbol, or (p 0.15)
+    the grey back.
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        X, Y, Z: centre, m.
+        rng: the geometry generator.
+
+    Example:
+        >>> cam, cv = Camera(f=64.0, height=1.5, horizon=24.0, vx=64.0), Canvas(64, 128)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> draw_sign(cv, cam, 0.0, 1.5, 8.0, np.random.default_rng(0))
+        >>> np.unique(cv.class_map()).tolist(), int((cv.class_map() == 7).sum())  # traffic sign
+        ([7, 10], 48)
+    """
     t = random_tint(rng)
     size = max(cam.px(rng.uniform(0.8, 1.1), Z), MIN_SIGN_PX * cam.f / 128)
     cx, cy = cam.x(X, Z), cam.y(Y, Z)
@@ -53,7 +100,23 @@ def draw_sign(cv: Canvas, cam: Camera, X: float, Y: float, Z: float, rng: np.ran
 
 
 def draw_traffic_light(cv: Canvas, cam: Camera, X: float, Y: float, Z: float, rng: np.random.Generator) -> None:
-    """A 3-lamp traffic light box with top at height ``Y``, ≥ 6 px wide."""
+    """A traffic-light box with its top at (X, Y, Z) (metres), 0.45 m and at least
+    ``MIN_LIGHT_PX`` wide, 2.6× as high; three lamps (one lit) when it is ≥ 4.5 px wide.
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        X, Y, Z: top centre, m.
+        rng: the geometry generator.
+
+    Example:
+        >>> cam, cv = Camera(f=64.0, height=1.5, horizon=24.0, vx=64.0), Canvas(64, 128)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> draw_traffic_light(cv, cam, 0.0, 3.0, 8.0, np.random.default_rng(0))
+        >>> light = cv.class_map() == 6
+        >>> int(light.any(axis=0).sum()), int(light.any(axis=1).sum())  # MIN_LIGHT_PX / 2 wide, 2.6× high
+        (5, 13)
+    """
     t = random_tint(rng)
     box = cv.new_part("light_box", LIGHT, t)
     w = max(cam.px(0.45, Z), MIN_LIGHT_PX * cam.f / 128)
@@ -69,7 +132,26 @@ def draw_traffic_light(cv: Canvas, cam: Camera, X: float, Y: float, Z: float, rn
 
 
 def draw_pole(cv: Canvas, cam: Camera, X: float, Z: float, toward_road: float, rng: np.random.Generator) -> None:
-    """A pole (≥ 3 px wide) with an optional sign, traffic light or street-lamp arm."""
+    """A pole at (X, Z) (metres), at least ``MIN_POLE_PX`` wide, carrying one or two
+    signs (p 0.5), a traffic light (p 0.25), a street lamp on an arm toward the road
+    (p 0.15) or nothing.
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        X, Z: ground position, m.
+        toward_road: +1 or −1, the direction of the lamp arm along X.
+        rng: the geometry generator.
+
+    Example:
+        >>> cam, cv = Camera(f=64.0, height=1.5, horizon=24.0, vx=64.0), Canvas(64, 128)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> draw_pole(cv, cam, 2.0, 8.0, -1.0, np.random.default_rng(1))
+        >>> np.unique(cv.class_map()).tolist()  # pole, traffic sign, sky
+        [5, 7, 10]
+        >>> int((cv.class_map() == 5).any(axis=0).sum())  # MIN_POLE_PX / 2 columns
+        3
+    """
     t = random_tint(rng)
     pole = cv.new_part("pole", POLE, t)
     height = rng.uniform(3.5, 8.0)
@@ -93,7 +175,24 @@ def draw_pole(cv: Canvas, cam: Camera, X: float, Z: float, toward_road: float, r
 
 
 def draw_overhead_light(cv: Canvas, cam: Camera, st: Street, Z: float, rng: np.random.Generator) -> None:
-    """A mast arm across the road from a roadside pole, holding 1–2 traffic lights."""
+    """A mast arm across 40–75 % of the road at depth Z from a pole at either road
+    edge, holding 1–3 traffic lights.
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        st: the street layout.
+        Z: depth, m.
+        rng: the geometry generator.
+
+    Example:
+        >>> from flexseg.data.synthdrive.street import sample_street
+        >>> cam, cv = Camera(f=64.0, height=1.5, horizon=24.0, vx=64.0), Canvas(64, 128)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> draw_overhead_light(cv, cam, sample_street(np.random.default_rng(0)), 10.0, np.random.default_rng(0))
+        >>> np.unique(cv.class_map()).tolist()  # pole, traffic light, sky
+        [5, 6, 10]
+    """
     left = rng.random() < 0.5
     X = st.road_l - 0.5 if left else st.road_r + 0.5
     pole = cv.new_part("pole", POLE, random_tint(rng))
@@ -109,7 +208,24 @@ def draw_overhead_light(cv: Canvas, cam: Camera, st: Street, Z: float, rng: np.r
 
 def draw_wall_or_fence(cv: Canvas, cam: Camera, X: float, Z0: float, Z1: float, kind: str,
                        rng: np.random.Generator) -> None:
-    """A wall or a fence (bars with darker gaps) on the plane X = const, Z∈[Z0,Z1]."""
+    """A wall (1–2.5 m high) or a fence (1–2 m: bars and a top rail over darker gaps)
+    on the plane X = const, Z ∈ [max(Z0, 1), Z1] (metres).
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        X: lateral position of the plane, m.
+        Z0, Z1: depth range, m.
+        kind: ``"wall"`` or ``"fence"``.
+        rng: the geometry generator.
+
+    Example:
+        >>> cam, cv = Camera(f=64.0, height=1.5, horizon=24.0, vx=64.0), Canvas(64, 128)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> draw_wall_or_fence(cv, cam, -4.0, 3.0, 20.0, "fence", np.random.default_rng(0))
+        >>> np.unique(cv.class_map()).tolist(), np.bincount(cv.part.ravel()).tolist()  # sky, bars, gaps
+        ([4, 10], [7302, 400, 490])
+    """
     t = random_tint(rng)
     height = rng.uniform(1.0, 2.5) if kind == "wall" else rng.uniform(1.0, 2.0)
     cls = WALL if kind == "wall" else FENCE
@@ -135,7 +251,27 @@ def draw_wall_or_fence(cv: Canvas, cam: Camera, X: float, Z0: float, Z1: float, 
 
 def draw_person(cv: Canvas, cam: Camera, X: float, Z: float, cls: int, rng: np.random.Generator,
                 seated: bool = False, base_y: float = 0.0) -> None:
-    """A pedestrian (or, with ``seated``, a rider's upper body from the hips at ``base_y`` m)."""
+    """A pedestrian 1.6–1.9 m tall standing at (X, Z): legs, torso, arms, head and hair;
+    with ``seated``, a rider's upper body from the hips at height ``base_y``. Limbs are
+    at least 1.5 px wide at the reference focal length.
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        X, Z: ground position, m.
+        cls: class of every part (``PERSON`` or ``RIDER``).
+        rng: the geometry generator.
+        seated: draw only the upper body (riders).
+        base_y: height of the hips when ``seated``, m.
+
+    Example:
+        >>> cam, cv = Camera(f=64.0, height=1.5, horizon=24.0, vx=64.0), Canvas(64, 128)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> draw_person(cv, cam, 0.5, 6.0, 11, np.random.default_rng(0))
+        >>> rows = np.nonzero((cv.class_map() == 11).any(axis=1))[0]
+        >>> int(rows[0]), int(rows[-1])  # head to feet, standing on the ground row y(0, 6 m) = 40
+        (21, 40)
+    """
     t = random_tint(rng)
     skin = cv.new_part("skin", cls, t)
     hair = cv.new_part("hair", cls, t)
@@ -168,7 +304,24 @@ def draw_person(cv: Canvas, cam: Camera, X: float, Z: float, cls: int, rng: np.r
 
 def draw_two_wheeler(cv: Canvas, cam: Camera, X: float, Z: float, motor: bool, ridden: bool,
                      rng: np.random.Generator) -> None:
-    """A side-view bicycle or motorcycle, optionally with a rider on it."""
+    """A side-view bicycle or motorcycle standing at (X, Z), facing left or right,
+    optionally with a rider (class ``RIDER``) on it.
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        X, Z: ground position, m.
+        motor: a motorcycle (``MOTORCYCLE``) instead of a bicycle (``BICYCLE``).
+        ridden: draw a rider.
+        rng: the geometry generator.
+
+    Example:
+        >>> cam, cv = Camera(f=64.0, height=1.5, horizon=24.0, vx=64.0), Canvas(64, 128)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> draw_two_wheeler(cv, cam, 0.5, 6.0, False, True, np.random.default_rng(0))
+        >>> np.unique(cv.class_map()).tolist()  # sky, rider, bicycle
+        [10, 12, 18]
+    """
     cls = MOTORCYCLE if motor else BICYCLE
     t = random_tint(rng)
     frame = cv.new_part("moto_body" if motor else "bike_frame", cls, t)
@@ -206,7 +359,28 @@ def draw_two_wheeler(cv: Canvas, cam: Camera, X: float, Z: float, motor: bool, r
 
 def draw_vehicle(cv: Canvas, cam: Camera, kind: str, X: float, Z: float, oncoming: bool, rng: np.random.Generator,
                  shadow_pid: int) -> None:
-    """Car, truck or bus as boxes with windows, wheels and lights; near face at depth Z."""
+    """A car, truck or bus centred at X with its near face at depth Z (metres), as 3-D
+    boxes with windows, wheels, lights and plate (cars), cab and cargo box (trucks) or a
+    window band (buses), with a ground shadow; seen from the front when ``oncoming``,
+    else from the back.
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        kind: ``"car"``, ``"truck"`` or ``"bus"``.
+        X, Z: centre line and near depth, m.
+        oncoming: show the front (head lights) instead of the back (tail lights).
+        rng: the geometry generator.
+        shadow_pid: part id of the shadow on the road (class ``ROAD``).
+
+    Example:
+        >>> cam, cv = Camera(f=64.0, height=1.5, horizon=24.0, vx=64.0), Canvas(64, 128)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> shadow = cv.new_part("shadow", 0, np.zeros(4, np.float32))
+        >>> draw_vehicle(cv, cam, "bus", 2.0, 8.0, True, np.random.default_rng(0), shadow)
+        >>> np.unique(cv.class_map()).tolist()  # road (shadow), sky, bus
+        [0, 10, 15]
+    """
     t = random_tint(rng)
     if kind == "car":
         w, h, L = rng.uniform(1.7, 1.95), rng.uniform(1.4, 1.6), rng.uniform(4.0, 4.8)

@@ -1,4 +1,12 @@
-"""Roles."""
+"""Appearance roles: what a part looks like, per role, in the source and clear domains.
+
+Every painted part has a role (e.g. car body, vehicle window, wheel, sign face). A role
+holds a palette for the ``source`` domain (GTA-like, saturated) and one for the target
+domains (``clear``: Cityscapes-like, muted), a texture kind and amplitude, the size of the
+per-instance colour jitter and, for lights and windows, an emission colour at night. A
+part picks one palette entry with its tint (``canvas.Canvas``); ``styles`` turns roles
+into colours.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,14 +16,17 @@ import numpy as np
 
 from flexseg.data.synthdrive.textures import TEX_BLOTCH, TEX_FINE, TEX_FLAT, TEX_HSTREAK, TEX_LEAFY, TEX_VSTREAK
 
-# An appearance role: (name, source colours, clear colours, texture kind, texture amp,
-# instance jitter (0–255 units), emission RGB at night or None). Colours are lists; a part
-# picks one with its tint.
+__all__ = ["NUM_ROLES", "PALETTE_WIDTH", "ROLES", "ROLE_LIST", "Rgb", "Role", "palette_sizes", "palette_table"]
+
 Rgb = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
 class Role:
+    """An appearance role: ``name``; ``source`` and ``clear`` palettes (RGB 0–255; a part
+    picks one entry with its tint); texture kind (``TEX_*``) and amplitude ``amp``;
+    instance ``jitter`` (0–255 units); ``emission`` RGB at night or None."""
+
     name: str
     source: tuple[Rgb, ...]
     clear: tuple[Rgb, ...]
@@ -99,16 +110,35 @@ ROLE_LIST: tuple[Role, ...] = (
     Role("moto_body", ((220, 40, 20), (20, 20, 20), (40, 90, 200), (230, 200, 20)),
          ((130, 50, 40), (35, 35, 38), (60, 80, 120), (160, 140, 60)), TEX_FLAT, 0.0, 10),
 )
+#: Role name → role id (index into ``ROLE_LIST``).
 ROLES: dict[str, int] = {r.name: i for i, r in enumerate(ROLE_LIST)}
 NUM_ROLES = len(ROLE_LIST)
 
 
+#: Entries per row of ``palette_table`` (the longest source palette).
 PALETTE_WIDTH = max(len(r.source) for r in ROLE_LIST)
 
 
 @lru_cache(maxsize=2)
 def palette_table(which: str) -> np.ndarray:
-    """[NUM_ROLES, PALETTE_WIDTH, 3] float32 colours (role palettes cycled)."""
+    """The palettes of every role as one table, each role's palette cycled to ``PALETTE_WIDTH``.
+
+    Args:
+        which: ``"source"`` or ``"clear"``.
+
+    Returns:
+        float32 RGB colours (0–255), cached (do not modify).
+
+    Shape:
+        - Output: :math:`(R, P, 3)`, ``R = NUM_ROLES``, ``P = PALETTE_WIDTH``.
+
+    Example:
+        >>> table = palette_table("source")
+        >>> table.shape
+        (44, 10, 3)
+        >>> table[ROLES["lane_mark"], :3].tolist()  # two colours, cycled
+        [[235.0, 235.0, 235.0], [240.0, 200.0, 20.0], [235.0, 235.0, 235.0]]
+    """
     table = np.zeros((NUM_ROLES, PALETTE_WIDTH, 3), np.float32)
     for i, role in enumerate(ROLE_LIST):
         colours = getattr(role, which)
@@ -119,5 +149,17 @@ def palette_table(which: str) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def palette_sizes() -> np.ndarray:
+    """The number of palette entries of every role (of its ``source`` palette).
+
+    Returns:
+        int64 counts, cached (do not modify).
+
+    Shape:
+        - Output: :math:`(R,)`, ``R = NUM_ROLES``.
+
+    Example:
+        >>> palette_sizes()[[ROLES["road"], ROLES["lane_mark"]]].tolist()
+        [1, 2]
+    """
     return np.array([len(r.source) for r in ROLE_LIST])
 

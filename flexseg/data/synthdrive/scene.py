@@ -1,4 +1,15 @@
-"""Scene."""
+"""One whole scene: sample a camera and a street, and paint everything far to near.
+
+Order (and thus the geometry stream): camera, street, sky, ground, street end, the two
+façades, then walls/fences (off by default), then trees and poles along the sidewalks,
+an overhead traffic light, vehicles in the lanes and parked along the curbs,
+pedestrians, two-wheelers (off by default); the objects are painted sorted by depth,
+farthest first.
+
+The switches ``WALLS_AND_FENCES`` and ``TWO_WHEELERS`` are read here at call time: set
+``flexseg.data.synthdrive.scene.WALLS_AND_FENCES = True`` to draw walls and fences
+(docs/synthdrive.md, Classes).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,6 +31,8 @@ from flexseg.data.synthdrive.objects import (
     draw_wall_or_fence,
 )
 from flexseg.data.synthdrive.street import Street, draw_facade, draw_ground, draw_street_end, sample_street
+
+__all__ = ["MAX_VEHICLE_Z", "TWO_WHEELERS", "WALLS_AND_FENCES", "Scene", "build_scene"]
 
 MAX_VEHICLE_Z = 35.0  # metres; no vehicles farther away (they would be a few px)
 #: Classes drawn at all: walls/fences and two-wheelers (rider, motorcycle, bicycle)
@@ -43,7 +56,26 @@ def _lane_centres(st: Street) -> list[float]:
 
 
 def build_scene(rng: np.random.Generator, h: int, w: int) -> Scene:
-    """Sample and paint one scene (far to near) into a part map."""
+    """Sample and paint one scene (far to near) into a part map.
+
+    Part 0 is the sky; every later part belongs to the ground, a façade or an object.
+
+    Args:
+        rng: the geometry generator (the only source of randomness).
+        h: image height, px.
+        w: image width, px.
+
+    Returns:
+        The scene: its canvas (part map [h,w] int16, depth [h,w] float32 metres, per-part
+        role/class/tint/shade), camera and street.
+
+    Example:
+        >>> scene = build_scene(np.random.default_rng(0), 64, 128)
+        >>> scene.canvas.part.shape, scene.canvas.part.dtype.name, len(scene.canvas.roles)
+        ((64, 128), 'int16', 133)
+        >>> np.unique(scene.canvas.class_map()).tolist()
+        [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 13, 15]
+    """
     cam = sample_camera(rng, h, w)
     st = sample_street(rng)
     cv = Canvas(h, w)

@@ -1,4 +1,10 @@
-"""Shading."""
+"""Shading: render a part map in a style, and finish it with blur and sensor noise.
+
+``shade`` gives each pixel its part's colour × (1 + amp·texture) × low-frequency light,
+paints the sky as a zenith→horizon gradient with clouds and applies the global gain;
+weather (``weather``) works on this float image; ``finish`` blurs, adds noise and
+quantizes to uint8.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -9,10 +15,34 @@ from flexseg.data.synthdrive.canvas import Canvas
 from flexseg.data.synthdrive.styles import Style
 from flexseg.data.synthdrive.textures import TEX_BLOTCH, random_crop
 
+__all__ = ["finish", "shade"]
 
 def shade(cv: Canvas, part: np.ndarray, cam: Camera, style: Style, rng: np.random.Generator) -> np.ndarray:
-    """Render [H,W,3] float32 (0–255) from a part map: colour × (1 + amp·texture), sky
-    gradient with clouds, low-frequency lighting, global gain. No noise/blur yet."""
+    """Render a part map: colour × (1 + amp·texture), sky gradient with clouds,
+    low-frequency lighting, global gain. No noise or blur yet.
+
+    Args:
+        cv: the canvas whose parts ``part`` indexes (the sky is part 0).
+        part: the part map to render (``cv.part``, or its warped copy for ``generated``).
+        cam: the camera (horizon row of the sky gradient).
+        style: the style of every part.
+        rng: the style generator (texture, light and cloud offsets).
+
+    Returns:
+        float32 RGB, nominally 0–255 (not clipped).
+
+    Shape:
+        - part: :math:`(H, W)`.
+        - Output: :math:`(H, W, 3)`.
+
+    Example:
+        >>> from flexseg.data.synthdrive.scene import build_scene
+        >>> from flexseg.data.synthdrive.styles import source_style
+        >>> scene = build_scene(np.random.default_rng(0), 32, 64); cv = scene.canvas
+        >>> img = shade(cv, cv.part, scene.camera, source_style(cv, np.random.default_rng(1)), np.random.default_rng(2))
+        >>> img.shape, img.dtype.name, bool(img.min() >= 0)
+        ((32, 64, 3), 'float32', True)
+    """
     h, w = part.shape
     textures = random_crop(slice(None), rng, h, w)  # [K,H,W]
     kind = style.kinds.astype(np.intp)[part]
@@ -35,7 +65,29 @@ def shade(cv: Canvas, part: np.ndarray, cam: Camera, style: Style, rng: np.rando
 
 
 def finish(img: np.ndarray, blur: int, noise: float, rng: np.random.Generator) -> np.ndarray:
-    """Blur, add Gaussian sensor noise (σ in 0–255 units), clip to uint8 [H,W,3]."""
+    """Blur, add Gaussian sensor noise (one draw per pixel, the same on all channels),
+    clip to [0, 255] and truncate to uint8.
+
+    Args:
+        img: float RGB image (0–255).
+        blur: ``blur.blur3`` passes.
+        noise: noise σ in 0–255 units (0: no draw from ``rng``).
+        rng: the style generator.
+
+    Returns:
+        The uint8 image.
+
+    Shape:
+        - img: :math:`(H, W, 3)`.
+        - Output: :math:`(H, W, 3)`.
+
+    Example:
+        >>> finish(np.full((2, 3, 3), 300.0), 0, 0.0, np.random.default_rng(0)).max()
+        np.uint8(255)
+        >>> out = finish(np.full((2, 3, 3), 100.0), 1, 2.0, np.random.default_rng(0))
+        >>> out.dtype.name, bool((out[..., 0] == out[..., 2]).all())
+        ('uint8', True)
+    """
     img = blur3(img.astype(np.float32, copy=False), blur)
     if noise > 0:
         img = img + np.float32(noise) * rng.standard_normal(size=img.shape[:2], dtype=np.float32)[..., None]

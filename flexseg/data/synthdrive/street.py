@@ -1,4 +1,9 @@
-"""Street."""
+"""The street: its lateral layout, and the ground, façades and street end painted from it.
+
+A straight street along +Z: a road of 2–4 lanes between sidewalks (or none), verges of
+terrain, and two façade planes (buildings with window grids, tree lines, gaps) up to a
+street end at ``z_end``, closed by a skyline. Objects in the street are in ``objects``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +15,8 @@ from flexseg.data.synthdrive.canvas import Canvas, random_tint
 from flexseg.data.synthdrive.classes import BUILDING, ROAD, SIDEWALK, TERRAIN, VEGETATION
 from flexseg.data.synthdrive.raster import face_rect
 from flexseg.data.synthdrive.textures import TEX_BLOTCH, random_crop
+
+__all__ = ["Block", "Street", "draw_facade", "draw_ground", "draw_street_end", "sample_blocks", "sample_street"]
 
 
 @dataclass
@@ -30,8 +37,26 @@ class Street:
     crossing: float | None  # Z of a zebra crossing
 
 
-
 def sample_street(rng: np.random.Generator) -> Street:
+    """A random street layout around the camera (at ``X = 0``, in a random lane).
+
+    2, 3 or 4 lanes (p 0.45/0.35/0.2) of 3.0–3.6 m; sidewalks of 2–5 m (each missing with
+    p 0.12); verges of 1–6 m (p 0.45, at least 2 m where a sidewalk is missing); two-way
+    with p 0.5; street end at 45–90 m; a zebra crossing at 8–30 m with p 0.3.
+
+    Args:
+        rng: the geometry generator.
+
+    Returns:
+        The layout (metres).
+
+    Example:
+        >>> st = sample_street(np.random.default_rng(0))
+        >>> st.n_lanes, bool(np.isclose(st.road_r - st.road_l, st.n_lanes * st.lane_w))
+        (3, True)
+        >>> bool(st.facade_l <= st.walk_l <= st.road_l < 0 < st.road_r <= st.walk_r <= st.facade_r)
+        True
+    """
     n_lanes = int(rng.choice([2, 3, 4], p=[0.45, 0.35, 0.2]))
     lane_w = rng.uniform(3.0, 3.6)
     cam_lane = rng.integers(0, n_lanes)
@@ -49,9 +74,27 @@ def sample_street(rng: np.random.Generator) -> Street:
     )
 
 
-
 def draw_ground(cv: Canvas, cam: Camera, st: Street, rng: np.random.Generator) -> None:
-    """Road, lane markings, zebra, curbs, tiled sidewalks and verges below the horizon."""
+    """The ground plane below the horizon: road, lane markings, zebra crossing, curbs,
+    tiled sidewalks and terrain verges (and their depth).
+
+    Args:
+        cv: the canvas to paint (after the sky part).
+        cam: the camera.
+        st: the street layout.
+        rng: the geometry generator (part tints, tile size, dash phase, edge lines).
+
+    Example:
+        >>> from flexseg.data.synthdrive.camera import sample_camera
+        >>> rng = np.random.default_rng(1)
+        >>> cam, st, cv = sample_camera(rng, 32, 64), sample_street(rng), Canvas(32, 64)
+        >>> sky = cv.new_part("sky", 10, random_tint(rng))
+        >>> draw_ground(cv, cam, st, rng)
+        >>> sorted(set(cv.class_map().ravel().tolist()))  # road, sidewalk, terrain, sky
+        [0, 1, 9, 10]
+        >>> round(cam.horizon, 2), bool((cv.part[12:] != sky).all())  # no sky below the horizon
+        (11.98, True)
+    """
     rows = cv.yc > cam.horizon + 0.25
     if not rows.any():
         return
@@ -93,7 +136,7 @@ def draw_ground(cv: Canvas, cam: Camera, st: Street, rng: np.random.Generator) -
 
 @dataclass
 class Block:
-    """A façade block along Z: ``kind`` building / vegetation / gap, height in metres."""
+    """A façade block along Z ∈ [z0, z1): ``kind`` building / vegetation / gap, height in metres."""
 
     z0: float
     z1: float
@@ -102,6 +145,25 @@ class Block:
 
 
 def sample_blocks(rng: np.random.Generator, z_end: float) -> list[Block]:
+    """Random façade blocks from Z = 0 to ``z_end``.
+
+    Blocks of 7–25 m: buildings (p 0.62, 7–28 m high), vegetation (p 0.28) or gaps
+    (p 0.1, 4–11 m); the last one is cut at ``z_end``.
+
+    Args:
+        rng: the geometry generator.
+        z_end: the street end, m.
+
+    Returns:
+        Consecutive blocks covering [0, z_end).
+
+    Example:
+        >>> blocks = sample_blocks(np.random.default_rng(0), 40.0)
+        >>> [b.kind for b in blocks], blocks[0].z0, blocks[-1].z1
+        (['building', 'vegetation', 'vegetation'], 0.0, 40.0)
+        >>> all(a.z1 == b.z0 for a, b in zip(blocks, blocks[1:]))
+        True
+    """
     blocks, z = [], 0.0
     while z < z_end:
         length = rng.uniform(7.0, 25.0)
@@ -113,7 +175,24 @@ def sample_blocks(rng: np.random.Generator, z_end: float) -> list[Block]:
 
 
 def draw_facade(cv: Canvas, cam: Camera, X: float, z_end: float, rng: np.random.Generator) -> None:
-    """Buildings (with window grids), tree lines and gaps on the vertical plane X = const."""
+    """Buildings (with perspective-correct window grids), tree lines and gaps on the
+    vertical plane X = const, from the camera to ``z_end``; tree lines get a wobbly top.
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        X: lateral position of the façade plane, m (< 0: left, > 0: right).
+        z_end: the street end, m.
+        rng: the geometry generator.
+
+    Example:
+        >>> from flexseg.data.synthdrive.camera import Camera
+        >>> cam, cv = Camera(f=32.0, height=1.5, horizon=12.0, vx=32.0), Canvas(32, 64)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> draw_facade(cv, cam, -6.0, 50.0, np.random.default_rng(0))
+        >>> bool((cv.part[:, 40:] == sky).all()), bool((cv.part[:, :20] != sky).any())  # left side only
+        (True, True)
+    """
     left = X < 0
     cols = np.nonzero(cv.xc < cam.vx - 0.5)[0] if left else np.nonzero(cv.xc > cam.vx + 0.5)[0]
     if cols.size == 0:
@@ -163,7 +242,25 @@ def draw_facade(cv: Canvas, cam: Camera, X: float, z_end: float, rng: np.random.
 
 
 def draw_street_end(cv: Canvas, cam: Camera, st: Street, rng: np.random.Generator) -> None:
-    """Skyline segments on the plane Z = z_end between the two façades."""
+    """Skyline at the street end: 2–4 segments on the plane Z = ``z_end`` between the
+    two façades, each a building (p 0.7, 8–35 m high) or vegetation (5–12 m).
+
+    Args:
+        cv: the canvas to paint.
+        cam: the camera.
+        st: the street layout.
+        rng: the geometry generator.
+
+    Example:
+        >>> from flexseg.data.synthdrive.camera import Camera
+        >>> cam, cv = Camera(f=32.0, height=1.5, horizon=12.0, vx=32.0), Canvas(32, 64)
+        >>> sky = cv.new_part("sky", 10, np.zeros(4, np.float32))
+        >>> st = sample_street(np.random.default_rng(0))
+        >>> draw_street_end(cv, cam, st, np.random.default_rng(0))
+        >>> painted = cv.part != sky
+        >>> bool(painted.any()), bool(np.allclose(cv.depth[painted], st.z_end))
+        (True, True)
+    """
     Z = st.z_end
     cuts = np.sort(rng.uniform(st.facade_l, st.facade_r, size=int(rng.integers(1, 4))))
     xs = np.concatenate([[st.facade_l], cuts, [st.facade_r]])

@@ -1,4 +1,12 @@
-"""Styles."""
+"""Styles: how the parts of a scene look in each domain (colours, textures, sky, light).
+
+A ``Style`` assigns every part a colour, a texture kind and amplitude, and the image a
+sky gradient, cloudiness, a global gain, blur and sensor noise; ``shading`` renders it.
+``source`` uses the saturated source palette, the targets the muted clear palette
+(weather is added afterwards, ``weather``), and ``generated`` a random restyling per
+image, like a diffusion model repainting a GTA mask. Each style function draws from the
+style generator only.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +16,8 @@ import numpy as np
 from flexseg.data.synthdrive.canvas import Canvas
 from flexseg.data.synthdrive.palette import NUM_ROLES, PALETTE_WIDTH, ROLE_LIST, Rgb, palette_sizes, palette_table
 from flexseg.data.synthdrive.textures import NUM_TEXTURES
+
+__all__ = ["GEN_KEEP_TEXTURE", "GEN_WILD", "Style", "clear_style", "generated_style", "source_style"]
 
 #: Upper bound of the per-image share of roles the ``generated`` style paints in
 #: fully random colours.
@@ -19,7 +29,8 @@ GEN_KEEP_TEXTURE = 0.75
 @dataclass
 class Style:
     """Per-part appearance: colours [P,3] (0–255), texture kind [P], amplitude [P];
-    sky zenith/horizon colours, cloudiness, global gain [3], blur passes, noise σ."""
+    sky zenith/horizon colours [3], cloudiness in [0,1], global gain [3], blur passes
+    (``blur.blur3``), sensor noise σ (0–255 units). P = number of parts of the canvas."""
 
     colours: np.ndarray
     kinds: np.ndarray
@@ -52,7 +63,23 @@ def _fixed_textures(cv: Canvas, amp_scale: float) -> tuple[np.ndarray, np.ndarra
 
 
 def source_style(cv: Canvas, rng: np.random.Generator) -> Style:
-    """GTA-like: fixed saturated palette, small per-image jitter."""
+    """The ``source`` style (GTA-like): the fixed saturated palette with a small per-image
+    jitter per role, the roles' own textures, a blue sky, no blur.
+
+    Args:
+        cv: the painted canvas (its parts' roles, tints, shades).
+        rng: the style generator.
+
+    Returns:
+        The style of every part of ``cv``.
+
+    Example:
+        >>> from flexseg.data.synthdrive.scene import build_scene
+        >>> cv = build_scene(np.random.default_rng(0), 32, 64).canvas
+        >>> style = source_style(cv, np.random.default_rng(0))
+        >>> style.colours.shape == (len(cv.roles), 3), style.kinds.shape == (len(cv.roles),), style.blur
+        (True, True, 0)
+    """
     offset = rng.normal(0, 6, size=(NUM_ROLES, 3)).astype(np.float32)
     kinds, amps = _fixed_textures(cv, rng.uniform(0.8, 1.2))
     return Style(
@@ -65,7 +92,23 @@ def source_style(cv: Canvas, rng: np.random.Generator) -> Style:
 
 
 def clear_style(cv: Canvas, rng: np.random.Generator) -> Style:
-    """Cityscapes-like: muted realistic palette, softer, slightly warm or cool light."""
+    """The style of the target domains (Cityscapes-like): the muted clear palette, weaker
+    textures, a paler sky, slightly warm or cool light, one blur pass.
+
+    Args:
+        cv: the painted canvas.
+        rng: the style generator.
+
+    Returns:
+        The style of every part of ``cv``.
+
+    Example:
+        >>> from flexseg.data.synthdrive.scene import build_scene
+        >>> cv = build_scene(np.random.default_rng(0), 32, 64).canvas
+        >>> style = clear_style(cv, np.random.default_rng(0))
+        >>> style.colours.shape == (len(cv.roles), 3), style.blur
+        (True, 1)
+    """
     offset = rng.normal(0, 5, size=(NUM_ROLES, 3)).astype(np.float32)
     kinds, amps = _fixed_textures(cv, rng.uniform(0.6, 1.0))
     warm = rng.uniform(-0.06, 0.06)
@@ -99,7 +142,23 @@ def generated_style(cv: Canvas, rng: np.random.Generator) -> Style:
     """Random restyling, like a diffusion model repainting a mask: per image, colours
     interpolated/extrapolated between the source and clear palettes, then per-role
     random gains and offsets, a random share (up to ``GEN_WILD``) of roles with fully
-    random colours, random texture kinds/amplitudes, random sky, light, blur and noise."""
+    random colours, random texture kinds/amplitudes, random sky, light, blur and noise.
+
+    Args:
+        cv: the painted canvas.
+        rng: the style generator.
+
+    Returns:
+        The style of every part of ``cv``.
+
+    Example:
+        >>> from flexseg.data.synthdrive.scene import build_scene
+        >>> cv = build_scene(np.random.default_rng(0), 32, 64).canvas
+        >>> a = generated_style(cv, np.random.default_rng(0))
+        >>> b = generated_style(cv, np.random.default_rng(1))
+        >>> a.colours.shape == (len(cv.roles), 3), bool(np.abs(a.colours - b.colours).mean() > 10)
+        (True, True)
+    """
     t = rng.uniform(-0.3, 1.3)
     src, clr = palette_table("source"), palette_table("clear")
     table = src + t * (clr - src)

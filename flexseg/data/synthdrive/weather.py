@@ -1,4 +1,11 @@
-"""Weather."""
+"""Weather of the target domains, applied to the shaded float image of the ``clear`` style.
+
+``fog``: haze by depth; ``night``: dark ambient, emissive lights with glow, lit windows;
+``rain``: darker, desaturated, wet-road reflections, streaks; ``snow``: bright, snow on
+the ground and vegetation, flakes. Each draws from the weather generator only.
+``render.render_details`` then finishes the image (blur, noise; night adds its own noise
+level, rain one blur pass). The examples shade one small ``clear`` scene first.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +16,7 @@ from flexseg.data.synthdrive.classes import ROAD, SIDEWALK, TERRAIN, VEGETATION
 from flexseg.data.synthdrive.palette import ROLE_LIST, ROLES
 from flexseg.data.synthdrive.textures import TEX_BLOTCH, TEX_FINE, TEX_LEAFY, random_crop
 
+__all__ = ["apply_fog", "apply_night", "apply_rain", "apply_snow"]
 
 def _role_mask(cv: Canvas, part: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     lut = np.isin(np.asarray(cv.roles), [ROLES[n] for n in names])
@@ -20,7 +28,33 @@ def _class_mask(cv: Canvas, part: np.ndarray, classes: tuple[int, ...]) -> np.nd
 
 
 def apply_fog(img: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Haze: I·t + A·(1−t), t = exp(−3·depth/visibility), visibility 60–150 m."""
+    """Haze: I·t + A·(1−t), t = exp(−3·depth/visibility), visibility 60–150 m, airlight A
+    of brightness 185–230, slightly blue.
+
+    Args:
+        img: shaded float RGB image (0–255).
+        depth: depth of every pixel, m (the sky at ``canvas.SKY_DEPTH``).
+        rng: the weather generator.
+
+    Returns:
+        The hazy float image.
+
+    Shape:
+        - img: :math:`(H, W, 3)`.
+        - depth: :math:`(H, W)`.
+        - Output: :math:`(H, W, 3)`.
+
+    Example:
+        >>> from flexseg.data.synthdrive.scene import build_scene
+        >>> from flexseg.data.synthdrive.shading import shade
+        >>> from flexseg.data.synthdrive.styles import clear_style
+        >>> scene = build_scene(np.random.default_rng(0), 32, 64); cv = scene.canvas
+        >>> img = shade(cv, cv.part, scene.camera, clear_style(cv, np.random.default_rng(1)), np.random.default_rng(2))
+        >>> fog = apply_fog(img, cv.depth, np.random.default_rng(0))
+        >>> sky = cv.part == 0
+        >>> fog.shape, bool(fog[sky].std(axis=0).max() < 1e-3)  # at 1000 m only the airlight is left
+        ((32, 64, 3), True)
+    """
     visibility = rng.uniform(60.0, 150.0)
     t = np.exp(-3.0 * depth / visibility)[..., None]
     airlight = rng.uniform(185, 230) + np.array([0.0, 3.0, 8.0])
@@ -28,8 +62,34 @@ def apply_fog(img: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> n
 
 
 def apply_night(img: np.ndarray, cv: Canvas, part: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Dark blue-tinted ambient, emissive lights with glow, lit windows, dark sky
-    brightening toward the horizon (city glow)."""
+    """Night: dark blue-tinted ambient, emissive lights (head/tail lights, traffic lights,
+    street lamps, bus signs) with glow, some windows lit, a dark sky brightening toward
+    the horizon (city glow), a gamma of 0.8.
+
+    Args:
+        img: shaded float RGB image (0–255).
+        cv: the canvas (roles of the parts: emission, windows).
+        part: the part map ``img`` was rendered from.
+        rng: the weather generator.
+
+    Returns:
+        The night float image.
+
+    Shape:
+        - img: :math:`(H, W, 3)`.
+        - part: :math:`(H, W)`.
+        - Output: :math:`(H, W, 3)`.
+
+    Example:
+        >>> from flexseg.data.synthdrive.scene import build_scene
+        >>> from flexseg.data.synthdrive.shading import shade
+        >>> from flexseg.data.synthdrive.styles import clear_style
+        >>> scene = build_scene(np.random.default_rng(0), 32, 64); cv = scene.canvas
+        >>> img = shade(cv, cv.part, scene.camera, clear_style(cv, np.random.default_rng(1)), np.random.default_rng(2))
+        >>> night = apply_night(img, cv, cv.part, np.random.default_rng(0))
+        >>> night.shape, bool(night.mean() < 0.7 * img.mean())
+        ((32, 64, 3), True)
+    """
     ambient = rng.uniform(0.22, 0.38) * np.array([0.75, 0.85, 1.15])
     out = img * ambient
     sky = part == 0
@@ -53,7 +113,33 @@ def apply_night(img: np.ndarray, cv: Canvas, part: np.ndarray, rng: np.random.Ge
 
 
 def apply_rain(img: np.ndarray, cv: Canvas, part: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Darker, desaturated, wet-road reflections, rain streaks."""
+    """Rain: darker and desaturated, a grey sky, wet-road reflections (ground pixels mix
+    with an exponentially smeared copy of the rows above), slanted rain streaks.
+
+    Args:
+        img: shaded float RGB image (0–255).
+        cv: the canvas (classes of the parts: road and sidewalk reflect).
+        part: the part map ``img`` was rendered from.
+        rng: the weather generator.
+
+    Returns:
+        The rainy float image.
+
+    Shape:
+        - img: :math:`(H, W, 3)`.
+        - part: :math:`(H, W)`.
+        - Output: :math:`(H, W, 3)`.
+
+    Example:
+        >>> from flexseg.data.synthdrive.scene import build_scene
+        >>> from flexseg.data.synthdrive.shading import shade
+        >>> from flexseg.data.synthdrive.styles import clear_style
+        >>> scene = build_scene(np.random.default_rng(0), 32, 64); cv = scene.canvas
+        >>> img = shade(cv, cv.part, scene.camera, clear_style(cv, np.random.default_rng(1)), np.random.default_rng(2))
+        >>> rain = apply_rain(img, cv, cv.part, np.random.default_rng(0))
+        >>> rain.shape, bool(rain.mean() < img.mean())
+        ((32, 64, 3), True)
+    """
     grey = img.mean(axis=2, keepdims=True)
     out = (0.55 * img + 0.45 * grey) * rng.uniform(0.55, 0.75)
     sky = part == 0
@@ -80,7 +166,33 @@ def apply_rain(img: np.ndarray, cv: Canvas, part: np.ndarray, rng: np.random.Gen
 
 
 def apply_snow(img: np.ndarray, cv: Canvas, part: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Bright, low contrast, snow-covered ground and vegetation, falling flakes."""
+    """Snow: bright and low contrast, snow cover on sidewalks, terrain, (less) on the road
+    and (speckled) on vegetation, a pale sky, falling flakes.
+
+    Args:
+        img: shaded float RGB image (0–255).
+        cv: the canvas (classes of the parts: where snow lies).
+        part: the part map ``img`` was rendered from.
+        rng: the weather generator.
+
+    Returns:
+        The snowy float image.
+
+    Shape:
+        - img: :math:`(H, W, 3)`.
+        - part: :math:`(H, W)`.
+        - Output: :math:`(H, W, 3)`.
+
+    Example:
+        >>> from flexseg.data.synthdrive.scene import build_scene
+        >>> from flexseg.data.synthdrive.shading import shade
+        >>> from flexseg.data.synthdrive.styles import clear_style
+        >>> scene = build_scene(np.random.default_rng(0), 32, 64); cv = scene.canvas
+        >>> img = shade(cv, cv.part, scene.camera, clear_style(cv, np.random.default_rng(1)), np.random.default_rng(2))
+        >>> snow = apply_snow(img, cv, cv.part, np.random.default_rng(0))
+        >>> snow.shape, bool(snow.mean() > img.mean() + 20)
+        ((32, 64, 3), True)
+    """
     h, w = part.shape
     white = np.array([235.0, 238.0, 245.0])
     out = 0.8 * img + 0.2 * 200.0
