@@ -182,3 +182,63 @@ def test_preview_cli_writes_png(tmp_path, capsys):
     with Image.open(out) as im:
         assert im.size[0] > 3 * 64 and im.size[1] >= len(DOMAINS) * 32
     assert "wrote" in capsys.readouterr().out
+
+
+# Every name the former single module flexseg/data/synthdrive.py defined publicly; the
+# package must keep re-exporting them (configs, scripts and users import them from there).
+FORMER_PUBLIC_NAMES = """
+DOMAINS TRAIN_DOMAINS TARGET_DOMAINS ROAD SIDEWALK BUILDING WALL FENCE POLE LIGHT SIGN VEGETATION TERRAIN SKY
+PERSON RIDER CAR TRUCK BUS TRAIN MOTORCYCLE BICYCLE SKY_DEPTH MIN_POLE_PX MIN_SIGN_PX MIN_LIGHT_PX MIN_PERSON_PX
+MAX_VEHICLE_Z WALLS_AND_FENCES TWO_WHEELERS GEN_WILD GEN_KEEP_TEXTURE Rgb TEX_FLAT TEX_FINE TEX_LEAFY TEX_BLOTCH
+TEX_HSTREAK TEX_VSTREAK NUM_TEXTURES Role ROLES NUM_ROLES PALETTE_WIDTH sample_seed texture_bank random_crop Camera
+Canvas fill_rect fill_polygon fill_ellipse fill_segment draw_box face_rect Street sample_camera sample_street
+draw_ground Block sample_blocks draw_facade draw_street_end draw_tree draw_sign draw_traffic_light draw_pole
+draw_overhead_light draw_wall_or_fence draw_person draw_two_wheeler draw_vehicle Scene build_scene Style
+source_style clear_style generated_style box_blur coarse_blur shade finish apply_fog apply_night apply_rain
+apply_snow label_boundary boundary_distance smooth_field misalignment_field warp_nearest Rendered render_details
+render_scene SynthDrive RandomFlip edge_overlay preview_grid write_preview main
+""".split()
+
+
+def test_package_reexports_every_former_public_name():
+    import flexseg.data.synthdrive as synthdrive
+
+    assert len(FORMER_PUBLIC_NAMES) == 100
+    assert [n for n in FORMER_PUBLIC_NAMES if not hasattr(synthdrive, n)] == []
+    assert set(synthdrive.__all__) == set(FORMER_PUBLIC_NAMES)
+    assert (synthdrive.ROAD, synthdrive.SKY, synthdrive.BICYCLE, synthdrive.TEX_VSTREAK) == (0, 10, 18, 5)
+    from hydra.utils import get_class
+
+    assert get_class("flexseg.data.synthdrive.SynthDrive") is SynthDrive  # conf/data/synthdrive.yaml
+
+
+def test_module_command_runs_the_package_main(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "p.png"
+    run = subprocess.run([sys.executable, "-m", "flexseg.data.synthdrive", "--preview", str(out), "--num", "1",
+                          "--height", "16", "--width", "32"], capture_output=True, text=True, env=os.environ, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"wrote {out}" and out.read_bytes()[:4] == b"\x89PNG"
+    bad = subprocess.run([sys.executable, "-m", "flexseg.data.synthdrive", "--preview", str(out), "--num", "0"],
+                         capture_output=True, text=True, env=os.environ, timeout=120)
+    assert bad.returncode == 2 and "--num must be ≥ 1" in bad.stderr
+
+
+def test_scene_switches_are_read_from_the_scene_module(monkeypatch):
+    """docs/synthdrive.md: walls/fences and two-wheelers are off, and switched on in ``scene``."""
+    from flexseg.data.synthdrive import scene
+
+    def classes_present() -> set[int]:
+        counts = np.zeros(256, np.int64)
+        for i in range(8):
+            counts += np.bincount(render_scene(0, "source", i, H, W)[1].ravel(), minlength=256)
+        return set(np.nonzero(counts)[0].tolist())
+
+    off = {3, 4, 12, 17, 18}  # wall, fence, rider, motorcycle, bicycle
+    assert not classes_present() & off
+    monkeypatch.setattr(scene, "WALLS_AND_FENCES", True)
+    monkeypatch.setattr(scene, "TWO_WHEELERS", True)
+    assert {3, 4, 12} <= classes_present()
