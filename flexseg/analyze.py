@@ -34,7 +34,7 @@ from rich.table import Table
 
 from flexseg.analysis.errors import error_rates, pixel_shares, region_error_counts, ring_names
 from flexseg.build import build_datamodule
-from flexseg.eval import build_module_from_checkpoint
+from flexseg.checkpoint import build_module_from_checkpoint
 from flexseg.metrics import SegmentationMetrics
 from flexseg.module import resize_logits
 from flexseg.utils.ckpt_config import apply_checkpoint_config

@@ -8,80 +8,27 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
-import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from flexseg.build import build_datamodule, build_loggers, build_module, build_trainer
-from flexseg.module import SegModule
-from flexseg.train import results_summary
+from flexseg.build import build_datamodule, build_loggers, build_trainer
+from flexseg.checkpoint import build_module_from_checkpoint, load_network_weights
+from flexseg.report.results import results_summary, write_tables
 from flexseg.utils.ckpt_config import apply_checkpoint_config
 from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.config import check_output_dir
 from flexseg.utils.console import print_results
 from flexseg.utils.extras import apply_extras
-from flexseg.utils.tables import markdown_table, write_csv
 from flexseg.utils.wandb_run import assign_run_ids, finish_runs, write_summary
 
+#: Names defined here before they moved to library modules (``from flexseg.eval import …`` keeps working).
+__all__ = ["build_module_from_checkpoint", "eval_tf32", "evaluate", "load_network_weights", "main", "results_summary",
+           "write_tables"]
+
 log = logging.getLogger(__name__)
-
-
-def load_network_weights(net: torch.nn.Module, path: str | Path) -> str:
-    """Load a FlexSeg Lightning checkpoint (``net.*`` keys) or an mmseg checkpoint into
-    ``net``; returns the detected kind. Raises with the mismatched keys listed."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        from flexseg.models.weights import load_any_checkpoint
-    except ImportError:  # pragma: no cover - weights module absent
-        load_any_checkpoint = None
-    if load_any_checkpoint is not None:
-        return load_any_checkpoint(net, path)
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    sd = {k[len("net."):]: v for k, v in state["state_dict"].items() if k.startswith("net.")}
-    net.load_state_dict(sd, strict=True)
-    return "lightning"
-
-
-def build_module_from_checkpoint(cfg: DictConfig) -> SegModule:
-    """SegModule of the model config with the network weights of ``cfg.ckpt_path``
-    (FlexSeg or mmseg checkpoint). ``model.pretrained`` is not read: the checkpoint
-    overwrites every weight, so no ImageNet encoder file is needed."""
-    if cfg.model.get("pretrained"):
-        with open_dict(cfg):
-            cfg.model.pretrained = None
-    module = build_module(cfg)
-    kind = load_network_weights(module.net, cfg.ckpt_path)
-    log.info("loaded %s checkpoint %s", kind, cfg.ckpt_path)
-    return module
-
-
-def write_tables(results: dict[str, dict[str, Any]], out_dir: Path) -> dict[str, float]:
-    """results.md (paper-style summary + per-domain + per-class tables) and results.csv;
-    returns the summary averages (Avg2/Avg3/Avg5 for the real targets, else mean/adverse)."""
-    from flexseg.report import averages, canonical_domain
-
-    classes = list(next(iter(results.values()))["iou"]) if results else []
-    write_csv(out_dir / "results.csv", ["domain", "miou", "acc", "boundary_acc", "interior_acc", *classes],
-              ([d, r["miou"], r["acc"], r["boundary_acc"], r["interior_acc"], *(r["iou"][c] for c in classes)]
-               for d, r in results.items()))
-    fmt = lambda v: "—" if v is None or math.isnan(v) else f"{100 * v:.2f}"  # noqa: E731
-    avgs = averages({d: r["miou"] for d, r in results.items()})
-    names = [canonical_domain(d) for d in results]
-    summary = markdown_table(names + list(avgs), [[fmt(r["miou"]) for r in results.values()] + [fmt(v) for v in avgs.values()]])
-    per_domain = markdown_table(["domain", "mIoU", "acc", "boundary acc", "interior acc"],
-                                ([d, *(fmt(r[k]) for k in ("miou", "acc", "boundary_acc", "interior_acc"))]
-                                 for d, r in results.items()))
-    per_class = markdown_table(["class", *names], ([c, *(fmt(r["iou"][c]) for r in results.values())] for c in classes))
-    (out_dir / "results.md").write_text(
-        f"## mIoU (%)\n\n{summary}\n## Per domain (%)\n\n{per_domain}\n## Per-class IoU (%)\n\n{per_class}")
-    return avgs
 
 
 def eval_tf32(cfg: DictConfig) -> bool:

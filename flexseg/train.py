@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from flexseg.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from flexseg.report.results import results_summary, write_tables
 from flexseg.utils.ckpt_config import StoreConfig
 from flexseg.utils.conf_dir import CONFIG_PATH
 from flexseg.utils.config import check_output_dir, validate_config
@@ -26,23 +26,10 @@ from flexseg.utils.precision import set_tf32
 from flexseg.utils.resume import checkpoint_step, keep_csv_metrics, resume_checkpoint
 from flexseg.utils.wandb_run import assign_run_ids, finish_runs, write_summary
 
+#: ``results_summary`` lives in flexseg.report.results now (``from flexseg.train import results_summary`` keeps working).
+__all__ = ["main", "metric_value", "results_summary", "train", "validate_heldout"]
+
 log = logging.getLogger(__name__)
-
-
-def results_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The results.json payload: per-domain mIoU (fraction 0–1) and their mean, plus
-    boundary/interior accuracy and per-class IoU per domain (train and eval add
-    ``averages``: the paper's Avg2/Avg3/Avg5 on the real targets, else mean/adverse)."""
-    mious = {d: r["miou"] for d, r in results.items()}
-    finite = [v for v in mious.values() if not math.isnan(v)]
-    return {
-        "miou": mious,
-        "mean": sum(finite) / len(finite) if finite else float("nan"),
-        "boundary_acc": {d: r["boundary_acc"] for d, r in results.items()},
-        "interior_acc": {d: r["interior_acc"] for d, r in results.items()},
-        "acc": {d: r["acc"] for d, r in results.items()},
-        "iou": {d: r["iou"] for d, r in results.items()},
-    }
 
 
 def validate_heldout(trainer: L.Trainer, module: Any, datamodule: Any) -> dict[str, Any]:
@@ -114,9 +101,7 @@ def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module, datamodule, ckpt_
     if val:  # held-out source split (data.val_fraction): what a hyper-parameter search may optimize
         summary["val"] = val
     if trainer.is_global_zero:
-        from flexseg.eval import write_tables  # results.md / .csv; Avg2/Avg3/Avg5 on the real targets
-
-        summary["averages"] = write_tables(module.results, output_dir)
+        summary["averages"] = write_tables(module.results, output_dir)  # results.md / .csv; Avg2/Avg3/Avg5 or mean
         write_summary(trainer.loggers, module.results)  # per-domain metrics and Avg2/3/5 (or mean)
         (output_dir / "results.json").write_text(json.dumps(summary, indent=2))
         print_results(module.results, title=f"{cfg.task_name}: per-domain results (%) — {output_dir}",
