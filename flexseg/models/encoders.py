@@ -12,10 +12,29 @@ MIT_NAMES = ("mit_b0", "mit_b1", "mit_b2", "mit_b3", "mit_b4", "mit_b5")
 
 
 class MiTEncoder(nn.Module):
-    """A Mix Transformer returning its four stage maps (strides 4, 8, 16, 32).
+    """A Mix Transformer (segmentation-models-pytorch's, random init) returning its four
+    stage maps (strides 4, 8, 16, 32).
 
-    The state-dict keys are those of the public SegFormer ImageNet checkpoints
-    (``patch_embed1.proj.weight``, ``block1.0.attn.q.weight``, …).
+    The state-dict keys of ``self.mit`` are those of the public SegFormer ImageNet
+    checkpoints (``patch_embed1.proj.weight``, ``block1.0.attn.q.weight``, …).
+
+    Args:
+        name: ``mit_b0`` … ``mit_b5``.
+
+    Raises:
+        ValueError: an unknown name.
+
+    Shape:
+        - Input: :math:`(B, 3, H, W)`, H and W ≥ 32
+        - Output: list of (B, C_s, ⌈H/s⌉, ⌈W/s⌉) for
+          s = 4, 8, 16, 32, C_s = ``out_channels`` (2B with SHADE in training mode)
+
+    Example:
+        >>> enc = MiTEncoder("mit_b0")
+        >>> enc.out_channels
+        (32, 64, 160, 256)
+        >>> [tuple(f.shape) for f in enc(torch.randn(1, 3, 64, 96))]
+        [(1, 32, 16, 24), (1, 64, 8, 12), (1, 160, 4, 6), (1, 256, 2, 3)]
     """
 
     def __init__(self, name: str = "mit_b0") -> None:
@@ -81,5 +100,10 @@ class MiTEncoder(nn.Module):
 
 
 def build_encoder(name: str) -> MiTEncoder:
-    """Encoder by name (``mit_b0`` … ``mit_b5``)."""
+    """Encoder by name (``mit_b0`` … ``mit_b5``, :data:`MIT_NAMES`), randomly initialized.
+
+    Example:
+        >>> build_encoder("mit_b1").out_channels
+        (64, 128, 320, 512)
+    """
     return MiTEncoder(name)

@@ -1,54 +1,12 @@
 """HRDA: multi-resolution training with a learned scale attention (Hoyer et al., ECCV 2022).
 
-One MiT encoder and one DAFormer head are shared by two views of the HR input x
-(a "context crop", e.g. 1024×1024 px):
-
-* **LR context**: ``resize(x, lr_scale)`` → encoder → head → LR logits at 1/(4/lr_scale)
-  of x (1/8 for lr_scale 0.5). A light second head, ``scale_attention`` (a DAFormer head
-  whose fusion is one 1×1 conv+BN+ReLU), on the same LR features gives per-class
-  attention ``att = sigmoid(·)`` ∈ [0, 1].
-* **HR detail crop** (training): a random ``hr_crop_size`` window of x whose offsets are
-  multiples of ``crop_divisor`` (8 = output stride 4 / lr_scale 0.5, so the crop falls on
-  the LR logit grid) → encoder → head → HR logits and HR features at 1/4.
-* **Fusion** (as lhoyer/HRDA's ``HRDAHead``): ``att`` is zeroed outside the crop on the
-  LR grid, then ``fused = up(att)·HR_inserted + up((1−att)·LR)`` on the 1/4 grid of x,
-  where ``up`` is a bilinear ×(1/lr_scale) resize and ``HR_inserted`` the HR logits
-  zero-padded to their crop box. Outside the crop the fused map is the upsampled LR one.
-
-Training output (the model contract of :mod:`flexseg.models`)::
-
-    logits          fused logits [B,K,H/4,W/4] over the whole context crop
-    logits_weight   fused_loss_weight (0.9 = 1 − hr_loss_weight − lr_loss_weight)
-    features        HR decoder features [B,256,h/4,w/4] of the detail crop
-    features_box    the crop box (y0, x0, y1, x1) in input pixels
-    aux             [{"logits": HR logits [B,K,h/4,w/4], "box": crop box, "weight": 0.1}]
-                    (+ LR logits, box None, when lr_loss_weight > 0; HRDA uses 0)
-
-**GAP / UBE on HRDA (our choice).** The segmentation loss (UBE, or CE) is applied to every
-term: to the fused logits against the full context label (weight 0.9) and to the HR
-logits against the label cropped to the detail box (weight 0.1) — UBE's entropy is that of
-the prediction being supervised. L_GAP is added unscaled:
-L = 0.9·L_seg(fused) + 0.1·L_seg(HR) + λ_gap·L_GAP (``SegModule.compute_losses``). GAP uses the HR decoder features (``features``), i.e. the
-high-resolution 256-d fused map of the DAFormer head on the detail crop, with the label
-cropped to ``features_box``: boundaries are best resolved there, and it mirrors DAFormer,
-where GAP uses the same map at full input resolution.
-
-**Crop RNG.** One box per batch (as HRDA). In training mode the box is drawn from a
-``torch.Generator`` seeded with (``seed``, step counter, DDP rank); the counter is the
-persistent buffer ``crop_step`` (advanced by every training forward, saved in
-checkpoints), so a run and its resumption draw the same boxes. The offsets are uniform
-over all aligned positions 0, d, 2d, …, H−h (``crop_positions="all"``) or over the
-reference's positions, which leave out the last one (``"reference"``). In eval mode ``forward`` uses the centred
-aligned box; ``forward(x, crop_box=...)`` forces a box.
-
-**Inference** (``inference``): sliding windows of ``slide_window`` (1024) with
-``slide_stride`` (512) over the HR input, averaged on overlaps. Per window: LR pass of the
-window at ``lr_scale``; HR passes over ``hr_crop_size`` crops with stride
-``hr_crop_size/2`` inside the window (batched), their 1/4 logits averaged on overlaps;
-fused with the (unmasked) attention; upsampled to the window size. Windows whose size is
-not a multiple of ``size_divisor`` (64 for lr_scale 0.5; never the case in the reference
-protocol) are zero-padded at the bottom/right and the result cropped back.
-``slide_window=None`` runs one window over the whole image (``whole_inference``).
+One MiT encoder and one DAFormer head are shared by an LR context view (the input resized
+by ``lr_scale``) and an HR detail crop; a light second head on the LR features gives a
+per-class attention that fuses both: ``fused = up(att)·HR + up((1−att)·LR)``. Training
+returns the fused logits (weight 0.9), the HR crop's logits as an ``aux`` term (0.1) and
+the HR crop's decoder features for GAP (``features_box`` = the crop); inference slides
+windows over the image and HR crops inside each window. The fusion, the crop RNG, how GAP
+and UBE apply to HRDA and the inference protocol: docs/models.md.
 """
 from __future__ import annotations
 
@@ -58,18 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flexseg.models.daformer import (
-    DAFormerHead,
-    as_pair,
-    init_head,
-    pad_to_multiple,
-    slide_boxes,
-    slide_inference,
-)
+from flexseg.models.base import Box, SegNetworkBase, SegOutput
 from flexseg.models.encoders import build_encoder
-from flexseg.models.regularizers import attach_regularizers, fd_output, hallucinated
-
-Box = tuple[int, int, int, int]  # (y0, x0, y1, x1) in input pixels
+from flexseg.models.layers import DAFormerHead, as_pair, init_head, pad_to_multiple, slide_boxes
+from flexseg.models.regularizers import regularizer_outputs
 
 
 def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -83,7 +33,19 @@ class HRDAHead(nn.Module):
 
     ``head``: DAFormer head (ASPP fusion) shared by the LR and HR passes;
     ``scale_attention``: DAFormer head with a 1×1 conv fusion, ``num_classes`` outputs
-    (one attention per class) or 1 when not class-wise.
+    (one attention per class) or 1 when not class-wise. The module itself has no
+    ``forward``: the network calls ``head`` and :meth:`attention`.
+
+    Args:
+        in_channels, num_classes, embed_dim, dilations, dropout: the DAFormer ``head``.
+        attention_embed_dim: width of the scale-attention head.
+        attention_classwise: one attention map per class (True) or a single one.
+
+    Example:
+        >>> heads = HRDAHead([4, 8], num_classes=3, embed_dim=4, dilations=(1,), attention_embed_dim=2)
+        >>> att = heads.attention([torch.randn(1, 4, 6, 6), torch.randn(1, 8, 3, 3)])
+        >>> att.shape, bool(((att >= 0) & (att <= 1)).all())
+        (torch.Size([1, 3, 6, 6]), True)
     """
 
     def __init__(
@@ -107,7 +69,7 @@ class HRDAHead(nn.Module):
         return torch.sigmoid(self.scale_attention(feats)[0])
 
 
-class HRDA(nn.Module):
+class HRDA(SegNetworkBase):
     """HRDA segmentation network (MiT encoder + DAFormer head + scale attention).
 
     Args:
@@ -132,9 +94,31 @@ class HRDA(nn.Module):
             ``get_crop_bbox`` (offsets 0 … ((H−h+1)//d − 1)·d: the last aligned position is
             never drawn when H−h is a multiple of d).
         head_init: ``torch`` (PyTorch defaults) or ``reference`` (mmseg's init of both heads,
-            :func:`flexseg.models.daformer.reference_init_`).
+            :func:`flexseg.models.layers.decode_head.reference_init_`).
         shade, feature_distance: the reference recipe's regularizers
             (:mod:`flexseg.models.regularizers`; off when None).
+
+    Returns:
+        ``forward(images)`` → :class:`~flexseg.models.base.SegOutput`: ``logits`` (fused,
+        whole context), ``logits_weight`` (``fused_loss_weight``), ``features`` (HR decoder
+        features of the detail crop), ``features_box`` (the crop), ``aux`` = [HR logits of
+        the crop, weight ``hr_loss_weight``] (+ the LR logits, box None, when
+        ``lr_loss_weight`` > 0); ``inference(images)`` → logits at the input resolution.
+
+    Shape:
+        - Input (training): :math:`(B, 3, H, W)`, H and W multiples of 4/lr_scale
+        - ``forward``: logits :math:`(B, K, H/4, W/4)`, features :math:`(B, D, h/4, w/4)`
+          for a detail crop of h×w = ``hr_crop_size`` (clipped to the input)
+        - ``inference``: any :math:`(B, 3, H, W)` → :math:`(B, K, H, W)`
+
+    Example:
+        >>> net = HRDA("mit_b0", num_classes=3, hr_crop_size=32, slide_window=None, embed_dim=8,
+        ...            attention_embed_dim=8, dilations=(1, 2)).train()
+        >>> out = net(torch.randn(1, 3, 64, 96), crop_box=(0, 32, 32, 64))
+        >>> out["logits"].shape, out["features"].shape, out["features_box"], out["logits_weight"]
+        (torch.Size([1, 3, 16, 24]), torch.Size([1, 8, 8, 8]), (0, 32, 32, 64), 0.9)
+        >>> net.eval().inference(torch.randn(1, 3, 50, 70)).shape
+        torch.Size([1, 3, 50, 70])
     """
 
     def __init__(
@@ -198,21 +182,13 @@ class HRDA(nn.Module):
         init_head(self.decode_head, head_init)
         self.register_buffer("crop_step", torch.zeros((), dtype=torch.long))
         self._host_crop_step: int | None = None  # host copy of crop_step: reading a GPU buffer waits for the GPU
-        if pretrained:
-            from flexseg.models.weights import load_pretrained_encoder
-
-            load_pretrained_encoder(self.backbone, pretrained)
-        attach_regularizers(self, pretrained, shade, feature_distance, seed)
+        self.setup_encoder(pretrained, shade, feature_distance, seed)
 
     # ----------------------------------------------------------------- contract
     @property
     def size_divisor(self) -> int:
         """HR input sizes divisible by this make the LR view a multiple of 32 (64)."""
         return self.backbone.output_stride * int(round(1.0 / self.lr_scale))
-
-    def head_parameters(self) -> list[nn.Parameter]:
-        """Parameters trained with the ×10 head learning rate (both heads)."""
-        return list(self.decode_head.parameters())
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[override]
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -248,6 +224,13 @@ class HRDA(nn.Module):
         return (y0, x0, y0 + ch, x0 + cw)
 
     # ------------------------------------------------------------------- fusion
+    def _lr_box_mask(self, att: torch.Tensor, box: Box) -> torch.Tensor:
+        """[1,1,h,w] on the LR grid of ``att``: 1 inside ``box`` (input pixels), else 0."""
+        y0, x0, y1, x1 = (v // self.lr_stride for v in box)
+        mask = att.new_zeros((1, 1, *att.shape[-2:]))
+        mask[:, :, y0:y1, x0:x1] = 1
+        return mask
+
     def lr_view(self, images: torch.Tensor) -> torch.Tensor:
         """The LR (context) view: images resized by ``lr_scale``."""
         if self.lr_scale != 1.0:
@@ -285,10 +268,7 @@ class HRDA(nn.Module):
         Returns up(att)·HR_inserted + up((1−att)·LR) [B,K,*out_size].
         """
         if box is not None:
-            y0, x0, y1, x1 = (v // self.lr_stride for v in box)
-            mask = att.new_zeros((1, 1, *att.shape[-2:]))
-            mask[:, :, y0:y1, x0:x1] = 1
-            att = att * mask
+            att = att * self._lr_box_mask(att, box)
         up_lr = _resize((1 - att) * lr_logits, out_size)
         att = _resize(att, out_size)
         if box is not None:
@@ -300,8 +280,9 @@ class HRDA(nn.Module):
         return att * hr_logits + up_lr
 
     # ------------------------------------------------------------------ training
-    def forward(self, images: torch.Tensor, crop_box: Box | None = None) -> dict[str, Any]:
-        """Context crop [B,3,H,W] (H, W multiples of 4/lr_scale) → contract dict (module doc)."""
+    def forward(self, images: torch.Tensor, crop_box: Box | None = None) -> SegOutput:
+        """Context crop [B,3,H,W] (H, W multiples of 4/lr_scale) → training output (class doc);
+        ``crop_box`` forces the detail crop (else drawn, see :meth:`draw_crop_box`)."""
         h, w = images.shape[-2:]
         if h % self.lr_stride or w % self.lr_stride:
             raise ValueError(
@@ -319,10 +300,7 @@ class HRDA(nn.Module):
         fused = self.fuse(lr_logits, att, hr_logits, (h // 4, w // 4), box)
         aux = [{"logits": hr_logits, "box": box, "weight": self.hr_loss_weight}]
         if self.lr_loss_weight > 0:  # as lhoyer/HRDA's HRDAHead: the LR logits scaled by (1 − masked attention)
-            by0, bx0, by1, bx1 = (v // self.lr_stride for v in box)
-            mask = att.new_zeros((1, 1, *att.shape[-2:]))
-            mask[:, :, by0:by1, bx0:bx1] = 1
-            aux.append({"logits": (1 - att * mask) * lr_logits, "box": None, "weight": self.lr_loss_weight})
+            aux.append({"logits": (1 - att * self._lr_box_mask(att, box)) * lr_logits, "box": None, "weight": self.lr_loss_weight})
         out: dict[str, Any] = {
             "logits": fused,
             "logits_weight": self.fused_loss_weight,
@@ -332,12 +310,8 @@ class HRDA(nn.Module):
         }
         # feature distance on the LR view's last stage vs the context labels (reference
         # feature_scale = 0.5); SHADE doubles both passes
-        fd = fd_output(self, lr_view, lr_feats[-1])
-        if fd is not None:
-            out["fd"] = fd
-        if hallucinated(self):
-            out["hallucinated"] = True
-        return out
+        out.update(regularizer_outputs(self, lr_view, lr_feats[-1]))
+        return out  # type: ignore[return-value]
 
     # ----------------------------------------------------------------- inference
     def hr_slide_logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -369,13 +343,6 @@ class HRDA(nn.Module):
         padded, (h, w) = pad_to_multiple(images, self.size_divisor)
         logits = _resize(self.predict_window(padded), padded.shape[-2:])
         return logits[..., :h, :w]
-
-    @torch.no_grad()
-    def inference(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits [B,K,H,W] at the input resolution (call in eval mode)."""
-        if self.slide_window is None:
-            return self.whole_inference(images)
-        return slide_inference(self.whole_inference, images, self.slide_window, self.slide_stride, self.num_classes)
 
 
 def _rank() -> int:

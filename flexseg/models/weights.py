@@ -48,7 +48,18 @@ class WeightsMismatchError(RuntimeError):
 
 # --------------------------------------------------------------------------- files
 def load_file(path: str | Path) -> Any:
-    """``torch.load`` on CPU; safe (``weights_only``) first, full unpickling as fallback."""
+    """``torch.load`` on CPU; safe (``weights_only``) first, full unpickling as fallback.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The loaded object (a state dict, an mmseg or a Lightning checkpoint dict).
+
+    Raises:
+        FileNotFoundError: no such file.
+        RuntimeError: the pickle needs a module that is not installed.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: '{path}'")
@@ -89,7 +100,25 @@ def check_state_dict(
 ) -> None:
     """Raise :class:`WeightsMismatchError` listing missing / unexpected / mis-shaped keys.
 
-    Expected keys ending with one of ``optional`` may be missing.
+    Args:
+        given: the checkpoint's tensors.
+        expected: the network's tensors (names and shapes to match).
+        what: names the checkpoint in the message.
+        optional: expected keys ending with one of these may be missing.
+        hint: appended to the message.
+
+    Raises:
+        WeightsMismatchError: any missing, unexpected or mis-shaped key (all listed).
+
+    Example:
+        >>> model = {"w": torch.zeros(2, 3), "bn.num_batches_tracked": torch.zeros(())}
+        >>> check_state_dict({"w": torch.ones(2, 3)}, model, "ckpt")  # optional key absent: fine
+        >>> check_state_dict({"w": torch.ones(3, 2), "x": torch.ones(1)}, model, "ckpt")
+        Traceback (most recent call last):
+        ...
+        flexseg.models.weights.WeightsMismatchError: ckpt does not match the network:
+          unexpected keys (1): x
+          shape mismatches (1): w: checkpoint [3, 2] vs model [2, 3]
     """
     missing = sorted(k for k in expected if k not in given and not k.endswith(optional))
     unexpected = sorted(k for k in given if k not in expected)
@@ -135,7 +164,14 @@ def load_pretrained_encoder(encoder: MiTEncoder, path: str | Path) -> None:
 
     Accepts a plain state dict or ``{"state_dict": …}``, keys ``patch_embed1.*``,
     ``block1.*``, ``norm1.*`` … (optionally prefixed ``module.``); ``head.*`` is ignored.
-    Raises FileNotFoundError (with how to obtain the file) or WeightsMismatchError.
+
+    Args:
+        encoder: the encoder to fill (``encoder.mit``, in place).
+        path: the ``mit_b*.pth`` file.
+
+    Raises:
+        FileNotFoundError: no such file (the message says how to obtain it).
+        WeightsMismatchError: keys or shapes differ (another MiT variant, an mmseg file).
     """
     path = Path(path)
     if not path.is_file():
@@ -166,7 +202,14 @@ def save_segformer_encoder(encoder: MiTEncoder, path: str | Path) -> None:
 
 # ---------------------------------------------------------------------------- mmseg
 def mmseg_key(key: str) -> str | None:
-    """Our state-dict key → mmseg name (``None`` for keys without counterpart)."""
+    """Our state-dict key → mmseg name (``None`` for keys without counterpart).
+
+    Example:
+        >>> mmseg_key("backbone.mit.block1.0.attn.q.weight"), mmseg_key("decode_head.conv_seg.bias")
+        ('backbone.block1.0.attn.q.weight', 'decode_head.conv_seg.bias')
+        >>> mmseg_key("crop_step") is None
+        True
+    """
     if key.startswith("backbone.mit."):
         return "backbone." + key[len("backbone.mit."):]
     if key.startswith("decode_head."):
@@ -175,7 +218,8 @@ def mmseg_key(key: str) -> str | None:
 
 
 def mmseg_state_dict(net: nn.Module) -> dict[str, torch.Tensor]:
-    """``net``'s tensors under mmseg names (DAFormer / HRDA)."""
+    """``net``'s tensors under mmseg names (DAFormer / HRDA); keys without counterpart
+    (:func:`mmseg_key` None) are left out."""
     out = {}
     for key, value in net.state_dict().items():
         name = mmseg_key(key)
@@ -234,8 +278,22 @@ def load_mmseg_checkpoint(
         path_or_state: file, or an already loaded checkpoint / state dict.
         prefix: ``"auto"`` (see module doc), ``""``, ``"model."``, ``"ema_model."``,
             ``"imnet_model."``.
-    Returns ``{"prefix", "loaded", "ignored"}`` (keys loaded, ignored checkpoint keys).
-    Raises FileNotFoundError or WeightsMismatchError (listing every mismatch).
+
+    Returns:
+        ``{"prefix", "loaded", "ignored"}``: the prefix used, the number of tensors loaded,
+        the checkpoint keys ignored.
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightsMismatchError: listing every missing, unexpected or mis-shaped key.
+
+    Example:
+        >>> from flexseg.models.daformer import DAFormer
+        >>> a, b = DAFormer("mit_b0", num_classes=2, embed_dim=8), DAFormer("mit_b0", num_classes=2, embed_dim=8)
+        >>> ckpt = {"state_dict": {"model." + k: v for k, v in mmseg_state_dict(a).items()}}
+        >>> info = load_mmseg_checkpoint(b, ckpt)
+        >>> info["prefix"], torch.equal(a.decode_head.conv_seg.weight, b.decode_head.conv_seg.weight)
+        ('model.', True)
     """
     if isinstance(path_or_state, (str, Path)):
         source = f"mmseg checkpoint '{path_or_state}'"
@@ -260,7 +318,14 @@ def load_mmseg_checkpoint(
 def save_mmseg_checkpoint(
     net: nn.Module, path: str | Path, prefix: str = "", meta: Mapping[str, Any] | None = None
 ) -> None:
-    """Save ``net`` as an mmseg checkpoint ``{"meta", "state_dict"}`` (keys ``prefix`` + mmseg name)."""
+    """Save ``net`` as an mmseg checkpoint ``{"meta", "state_dict"}``.
+
+    Args:
+        net: the network.
+        path: the file (parent folders are created).
+        prefix: prepended to every mmseg name (``"model."`` for a UDA-style file).
+        meta: stored under ``meta`` (default ``{"source": "flexseg"}``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {prefix + k: v.detach().cpu().clone() for k, v in mmseg_state_dict(net).items()}
@@ -277,6 +342,18 @@ def load_any_checkpoint(net: nn.Module, path: str | Path, lightning_prefix: str 
     * mmseg: keys ``backbone.``/``decode_head.`` or prefixed ``model.``/``ema_model.`` —
       :func:`load_mmseg_checkpoint` with ``prefix="auto"``.
     A SegFormer ImageNet file (encoder only) is refused: use ``model.pretrained=``.
+
+    Args:
+        net: the network (filled in place).
+        path: the checkpoint file.
+        lightning_prefix: the network's key prefix in a Lightning checkpoint.
+
+    Returns:
+        The format found: ``"lightning"`` or ``"mmseg"``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightsMismatchError: keys or shapes differ, an encoder-only or an unknown file.
     """
     path = Path(path)
     obj = load_file(path)
