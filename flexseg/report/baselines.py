@@ -25,16 +25,17 @@ FLEX_OFF = {"flex.gap.enabled": False, "flex.ube.enabled": False, "flex.has.enab
 
 
 def _matches(config: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    """Every wanted key is in ``config`` with an equal value: equal after reading a string
-    value as YAML (``"false"`` → False, ``"4"`` → 4; YAML 1.1, so ``"off"`` → False too), or
-    equal as lower-case strings."""
+    """Every wanted key is in ``config`` with an equal value: equal as written (compared as
+    lower-case strings, so ``flex=off`` matches the override ``flex=off``), or equal after
+    reading a string value as YAML (``"false"`` → False, ``"4"`` → 4)."""
     for key, value in wanted.items():
         if key not in config:
             return False
         have = config[key]
-        if isinstance(value, str):
-            value = yaml.safe_load(value) if value != "" else value
-        if have != value and str(have).lower() != str(value).lower():
+        candidates = [value]
+        if isinstance(value, str) and value != "":
+            candidates.append(yaml.safe_load(value))
+        if not any(have == v or str(have).lower() == str(v).lower() for v in candidates):
             return False
     return True
 
