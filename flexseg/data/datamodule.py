@@ -3,8 +3,11 @@
 Datasets and transforms arrive already built (Hydra instantiates them from
 ``conf/data/*.yaml``). The training loader draws batches from a stateful batch
 sampler — :class:`~flexseg.flex.has.HardnessAwareSampler` when HAS is on, else
-:class:`~flexseg.data.samplers.UniformBatchSampler` — whose state is saved in the
-checkpoint so that a resumed run continues the same batch sequence.
+:class:`~flexseg.data.samplers.UniformBatchSampler`, both
+:class:`~flexseg.data.samplers.LossFeedbackSampler` — whose state is saved in the
+checkpoint so that a resumed run continues the same batch sequence. The per-image losses
+come back from the training step through :class:`~flexseg.data.feedback.SamplerFeedback`
+(docs/has.md, "The feedback loop").
 
 **Rare-class sampling** (``rcs``, :mod:`flexseg.data.rcs`; the reference's ``DGDataset``):
 the batch sampler draws global indices over the concatenated sets as always; every index
