@@ -110,7 +110,18 @@ def build_loggers(cfg: DictConfig) -> list:
 
 
 def build_trainer(cfg: DictConfig, callbacks=None, loggers=None) -> L.Trainer:
+    """The trainer of ``cfg.trainer`` with ``callbacks`` and ``loggers`` (none → logging off).
+
+    Whatever the ``callbacks`` (``callbacks=none`` too), the trainer gets one
+    :class:`~flexseg.data.feedback.SamplerFeedback`, first: the training batch sampler's
+    loss feedback (HAS difficulties, the stream position of exact resume) is part of
+    training, not an option. A ``LearningRateMonitor`` is dropped when there is no logger.
+    """
+    from flexseg.data.feedback import SamplerFeedback
+
     callbacks = list(callbacks or [])
+    if not any(isinstance(cb, SamplerFeedback) for cb in callbacks):
+        callbacks.insert(0, SamplerFeedback())
     if not loggers:  # LearningRateMonitor needs a logger: drop it rather than fail
         from lightning.pytorch.callbacks import LearningRateMonitor
 

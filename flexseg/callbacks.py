@@ -12,6 +12,9 @@ CSV only can keep them (``conf/callbacks/wandb.yaml``).
   or on an exception; in a multirun it appends the job number to the run name.
   ``flexseg.train`` / ``flexseg.eval`` finish their runs themselves as well
   (:mod:`flexseg.utils.wandb_run`), so multirun jobs are separate W&B runs without it.
+
+:class:`~flexseg.data.feedback.SamplerFeedback` (the batch sampler's loss feedback, which
+:func:`flexseg.build.build_trainer` always adds) is re-exported here.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from flexseg.data.feedback import SamplerFeedback  # noqa: F401  (re-exported)
 from flexseg.data.labels import CLASS_NAMES, IGNORE_INDEX
 
 log = logging.getLogger(__name__)

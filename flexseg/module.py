@@ -258,7 +258,10 @@ class SegModule(L.LightningModule):
         proto_mean, proto_std = base_styles(allstats, sh.num_styles, start)
         sh.set_styles(proto_mean.to(sh.proto_mean), proto_std.to(sh.proto_std))
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor] | None:
+        """Loss of one batch; returns ``{"loss", "per_image"}`` (per-image losses [B], detached:
+        :class:`~flexseg.data.feedback.SamplerFeedback` hands them to the batch sampler), or
+        None when a non-finite loss is skipped."""
         losses = self.compute_losses(batch)
         loss = losses["loss"]
         distributed = self._trainer is not None and self.trainer.world_size > 1
@@ -275,19 +278,16 @@ class SegModule(L.LightningModule):
                 f"non-finite training loss ({loss.item()}) at step {self.global_step}, batch {batch_idx}; "
                 f"images: {paths}. Lower the learning rate, check the inputs, or use trainer.precision=32."
             )
-        dm = getattr(self.trainer, "datamodule", None)
-        if dm is not None and hasattr(dm, "record_losses"):
-            dm.record_losses(batch["index"], losses["per_image"])
         bs = batch["image"].shape[0]
         # DDP: each rank's loss is rescaled to the global-batch mean; their average is it
         self.log("train/loss", loss, prog_bar=True, batch_size=bs, sync_dist=distributed)
         for key, value in losses.items():
             if key not in ("loss", "per_image") and torch.is_tensor(value) and value.numel() == 1:
                 self.log(f"train/{key}", value.detach().float(), batch_size=bs, sync_dist=distributed)
-        self._log_diagnostics(dm, bs)
-        return loss
+        self._log_diagnostics(bs)
+        return {"loss": loss, "per_image": losses["per_image"].detach()}
 
-    def _log_diagnostics(self, dm: Any, bs: int) -> None:
+    def _log_diagnostics(self, bs: int) -> None:
         bank = getattr(self.criterion, "bank", None)
         if bank is not None and getattr(self.criterion, "gap_enabled", False):
             counts = bank.counts.float().flatten()
@@ -296,11 +296,6 @@ class SegModule(L.LightningModule):
                  "flex/proto_count_max": counts.max()},
                 batch_size=bs,
             )
-        sampler = getattr(dm, "_sampler", None) if dm is not None else None
-        if sampler is not None and hasattr(sampler, "threshold"):
-            self.log("flex/has_threshold", float(sampler.threshold()), batch_size=bs)
-            if hasattr(sampler, "hard_fraction"):
-                self.log("flex/has_hard_fraction", float(sampler.hard_fraction), batch_size=bs)
 
     # --------------------------------------------------------------- evaluation
     def setup(self, stage: str) -> None:

@@ -3,8 +3,11 @@
 Datasets and transforms arrive already built (Hydra instantiates them from
 ``conf/data/*.yaml``). The training loader draws batches from a stateful batch
 sampler — :class:`~flexseg.flex.has.HardnessAwareSampler` when HAS is on, else
-:class:`~flexseg.data.samplers.UniformBatchSampler` — whose state is saved in the
-checkpoint so that a resumed run continues the same batch sequence.
+:class:`~flexseg.data.samplers.UniformBatchSampler`, both
+:class:`~flexseg.data.samplers.LossFeedbackSampler` — whose state is saved in the
+checkpoint so that a resumed run continues the same batch sequence. The per-image losses
+come back from the training step through :class:`~flexseg.data.feedback.SamplerFeedback`
+(docs/has.md, "The feedback loop").
 
 **Rare-class sampling** (``rcs``, :mod:`flexseg.data.rcs`; the reference's ``DGDataset``):
 the batch sampler draws global indices over the concatenated sets as always; every index
@@ -21,13 +24,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from flexseg.data.samplers import UniformBatchSampler
+from flexseg.data.samplers import (
+    LossFeedbackSampler,
+    StreamBatchSampler,
+    UniformBatchSampler,
+    feed_back,
+    missing_members,
+)
+
+if TYPE_CHECKING:
+    from flexseg.data.rcs import RareClassSampler
 
 Transform = Callable[..., dict]
 #: per-sample crop hints (rare-class class and threshold), dropped after the transform
@@ -49,10 +61,25 @@ class SeededBatches:
 
     The augmentation seed is a function of (seed, stream position of the batch, slot),
     so random crops/flips do not depend on worker scheduling or prefetching, and a run
-    resumed from a checkpoint augments exactly as the uninterrupted one.
+    resumed from a checkpoint augments exactly as the uninterrupted one. With ``rcs``,
+    the uniform draws (those ``sampler.hard_mask`` does not mark hard) that fall in the
+    RCS set become ``(index, aug_seed, crop hints)`` rare-class draws.
+
+    Args:
+        sampler: the stream (:class:`~flexseg.data.samplers.StreamBatchSampler`).
+        seed: run seed.
+        rcs: rare-class sampling of one training set, or None.
+
+    Example:
+        >>> batches = list(SeededBatches(UniformBatchSampler(4, 2, seed=0), seed=1))
+        >>> [[i for i, _ in b] for b in batches], batches[0][0][1] == (1 * 1_000_003 + 0) * 4099 + 0
+        ([[0, 1], [3, 2]], True)
     """
 
-    def __init__(self, sampler: Any, seed: int, rcs: RCSRange | None = None) -> None:
+    def __init__(self, sampler: StreamBatchSampler, seed: int, rcs: RCSRange | None = None) -> None:
+        if not isinstance(sampler, StreamBatchSampler):
+            raise TypeError(f"{type(sampler).__name__} is not a StreamBatchSampler (flexseg.data.samplers): it lacks "
+                            f"{', '.join(missing_members(sampler, StreamBatchSampler))}")
         self.sampler, self.seed, self.rcs = sampler, seed, rcs
 
     def __len__(self) -> int:
@@ -60,14 +87,13 @@ class SeededBatches:
 
     def __iter__(self):
         base = int(self.sampler.yield_pos)
-        rank = int(getattr(self.sampler, "rank", 0))
+        rank = int(self.sampler.rank)
         for k, batch in enumerate(self.sampler):
             position = base + k
             first = rank * len(batch)  # slot in the global batch: DDP ranks ≡ one process
             items = [(int(i), (self.seed * 1_000_003 + position) * 4099 + first + slot) for slot, i in enumerate(batch)]
             if self.rcs is not None:
-                hard_mask = getattr(self.sampler, "hard_mask", None)
-                hard = hard_mask(position) if hard_mask is not None else None
+                hard = self.sampler.hard_mask(position)
                 items = [self.rcs.apply(i, seed, position, first + slot, bool(hard and hard[first + slot]))
                          for slot, (i, seed) in enumerate(items)]
             yield items
@@ -76,7 +102,7 @@ class SeededBatches:
 class RCSRange:
     """Rare-class sampling of the training set occupying global indices [offset, offset + size)."""
 
-    def __init__(self, sampler: Any, offset: int, size: int) -> None:
+    def __init__(self, sampler: RareClassSampler, offset: int, size: int) -> None:
         self.sampler, self.offset, self.size = sampler, offset, size
 
     def apply(self, index: int, aug_seed: int, position: int, slot: int, hard: bool) -> tuple:
@@ -268,7 +294,7 @@ class SegDataModule(L.LightningDataModule):
         self.has_cfg = dict(has or {})
         self.seed, self.max_steps = seed, max_steps
         self.settings = dict(settings)
-        self._sampler: Any = None
+        self._sampler: LossFeedbackSampler | None = None
         self._pending_state: dict | None = None
         self.check_batch_sizes()
         self.rcs_cfg = dict(rcs or {})
@@ -351,9 +377,23 @@ class SegDataModule(L.LightningDataModule):
             return trainer.global_rank, trainer.world_size
         return 0, 1
 
+    def setup(self, stage: str) -> None:
+        """Before fitting under a trainer: refuse a trainer without exactly one
+        :class:`~flexseg.data.feedback.SamplerFeedback` (the sampler's feedback, and exact
+        resume, would be lost; :func:`flexseg.build.build_trainer` adds it)."""
+        trainer = getattr(self, "trainer", None)
+        if stage == "fit" and trainer is not None:
+            from flexseg.data.feedback import require_feedback
+
+            require_feedback(list(trainer.callbacks))
+
     @property
-    def sampler(self):
-        """The training batch sampler (built on first use)."""
+    def sampler(self) -> LossFeedbackSampler:
+        """The training batch sampler (built on first use): :class:`~flexseg.flex.has.HardnessAwareSampler`
+        with ``has.enabled``, else :class:`~flexseg.data.samplers.UniformBatchSampler`; over the whole
+        concatenated training set (at least 1), ``batch_size`` per rank, this rank's slice of the
+        trainer's world (0 of 1 without a trainer), HAS progress over ``max_steps`` (else the
+        trainer's ``max_steps``). A state given to :meth:`load_state_dict` before is restored."""
         if self._sampler is None:
             rank, world = self._distributed()
             n = max(1, len(self.train_set))
@@ -376,8 +416,9 @@ class SegDataModule(L.LightningDataModule):
         return self._sampler
 
     def record_losses(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
-        """Feed back each consumed image's mean training loss (HAS difficulty)."""
-        self.sampler.update(indices.detach().cpu(), losses.detach().float().cpu())
+        """Feed back each consumed image's mean training loss (HAS difficulty); what
+        :class:`~flexseg.data.feedback.SamplerFeedback` does once per training step."""
+        feed_back(self.sampler, indices, losses)
 
     def state_dict(self) -> dict[str, Any]:
         state = {"sampler": self.sampler.state_dict(), "sampler_kind": type(self.sampler).__name__}

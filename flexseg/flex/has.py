@@ -1,43 +1,17 @@
 """HAS — hardness-aware sampling: a batch sampler that mixes uniform draws with draws
 from softmax(h/T) over per-image difficulties h, the hard share growing with training
-progress.
+progress (docs/design.md §1, §3).
 
-Draws (``draw``): with ``"iteration"`` (the default, the paper's reading: "at each
-iteration r ~ U(0,1); if r > threshold(t), loss-based sampling is applied") one r per
-global batch decides for the whole batch: all of its B·world_size indices come from
-softmax(h/T) ("hard draw") or all uniformly from [0, num_samples). With ``"index"`` (a
-variant) each index of the global batch has its own r. Draws are with replacement. Every
-global batch consumes the same amount of randomness from the sampler's own CPU
-``torch.Generator`` in both modes (M uniforms, M uniform ints, M multinomial draws; the
-iteration mode uses the first uniform), so the stream only depends on the seed, the
-difficulties and the progress at draw time. In both modes the marginal probability of
-index i is threshold/n + (1 − threshold)·softmax(h/T)_i
-(:meth:`HardnessAwareSampler.probabilities`); see docs/has.md.
+* thresholds: :func:`sigmoid_threshold` (the paper), :func:`linear_threshold`, ``none``
+  (:func:`threshold`) — the probability of a uniform draw at progress t (percent);
+* :class:`HardnessAwareSampler` — the ``DataLoader(batch_sampler=...)``: one draw per
+  global batch (``draw="iteration"``, the paper) or per index, difficulties by EMA of the
+  fed-back losses, one infinite resumable stream, identical on every DDP rank. It
+  satisfies :class:`~flexseg.data.samplers.LossFeedbackSampler` (the training loop's
+  contract) without importing it.
 
-Thresholds: ``sigmoid`` 1/(1+e^{k(t−m)}) (0.924 at t=0, 0.076 at t=100 for k=0.05,
-m=50); ``linear`` 1 − t/100; ``none`` 0 (always hardness-aware). t = progress in percent
-= 100·step/total_steps clamped to [0, 100], step = the number of :meth:`update` calls
-(one per training step) unless set by :meth:`set_progress`; while ``total_steps`` is
-unknown (None) t = 0.
-
-Stream and epochs: the sampler is one infinite stream of global batches; ``len()`` =
-batches per epoch L, and each ``iter()`` yields batches until the stream position reaches
-the next multiple of L — so after a mid-epoch resume the epoch ends where it would have.
-
-Exact resume: a DataLoader (and Lightning's fetcher) draws batches before the training
-step feeds their losses back. Every drawn batch is queued as *pending* until an
-:meth:`update` consumes it (``update`` pops the oldest pending batch; at most
-``max_pending`` = 1024 are kept, so a sampler never fed back does not grow). ``state_dict``
-holds difficulties, the seen-mask, the generator state, counters and the pending queue;
-after ``load_state_dict`` the next iterator first replays the pending batches, then
-continues drawing — reproducing the uninterrupted run, provided the loader's prefetch
-depth is the same.
-
-DDP: every rank holds an identical sampler (same seed); each draws the same global batch
-and yields its contiguous slice ``[rank·B, (rank+1)·B)``. ``update`` all-gathers
-(indices, losses) from all ranks (rank order) when torch.distributed is initialized and
-``world_size`` > 1, so all states stay identical. Disable Lightning's distributed sampler
-wrapping (``use_distributed_sampler=False``) for loaders using this sampler.
+Draw semantics, random-number budget, epochs, exact resume with prefetched batches and
+DDP: docs/has.md.
 """
 from __future__ import annotations
 
@@ -57,7 +31,22 @@ DRAWS = ("iteration", "index")
 
 
 def sigmoid_threshold(progress_pct: float, k: float = 0.05, midpoint: float = 50.0) -> float:
-    """1 / (1 + exp(k·(t − midpoint))) for progress t in percent (numerically stable)."""
+    """The paper's threshold 1 / (1 + exp(k·(t − midpoint))), computed without overflow.
+
+    Args:
+        progress_pct: training progress t in percent.
+        k: steepness.
+        midpoint: progress (percent) where the threshold is 0.5.
+
+    Returns:
+        The probability of a uniform draw, in (0, 1).
+
+    Example:
+        >>> round(sigmoid_threshold(0.0), 3), sigmoid_threshold(50.0), round(sigmoid_threshold(100.0), 3)
+        (0.924, 0.5, 0.076)
+        >>> sigmoid_threshold(1e6, k=1.0)  # no overflow far from the midpoint
+        0.0
+    """
     z = k * (float(progress_pct) - midpoint)
     if z >= 0:
         e = math.exp(-z)
@@ -66,12 +55,41 @@ def sigmoid_threshold(progress_pct: float, k: float = 0.05, midpoint: float = 50
 
 
 def linear_threshold(progress_pct: float) -> float:
-    """1 − t/100, clamped to [0, 1]."""
+    """The ``linear`` schedule 1 − t/100, clamped to [0, 1].
+
+    Args:
+        progress_pct: training progress t in percent.
+
+    Returns:
+        The probability of a uniform draw.
+
+    Example:
+        >>> linear_threshold(25.0), linear_threshold(-10.0), linear_threshold(120.0)
+        (0.75, 1.0, 0.0)
+    """
     return min(1.0, max(0.0, 1.0 - float(progress_pct) / 100.0))
 
 
 def threshold(progress_pct: float, schedule: str = "sigmoid", k: float = 0.05, midpoint: float = 50.0) -> float:
-    """Probability of a uniform draw at progress t (percent) for ``schedule``."""
+    """Probability of a uniform draw at progress t for ``schedule``.
+
+    Args:
+        progress_pct: training progress t in percent.
+        schedule: ``"sigmoid"`` (:func:`sigmoid_threshold` with ``k``, ``midpoint``),
+            ``"linear"`` (:func:`linear_threshold`) or ``"none"`` (0: always hard-aware).
+        k: steepness of the sigmoid.
+        midpoint: midpoint of the sigmoid (percent).
+
+    Returns:
+        The threshold in [0, 1].
+
+    Raises:
+        ValueError: for another ``schedule``.
+
+    Example:
+        >>> threshold(50.0), threshold(50.0, "linear"), threshold(50.0, "none")
+        (0.5, 0.5, 0.0)
+    """
     if schedule == "sigmoid":
         return sigmoid_threshold(progress_pct, k, midpoint)
     if schedule == "linear":
@@ -90,10 +108,39 @@ class HardnessAwareSampler(Sampler[list[int]]):
     """Batch sampler (``DataLoader(batch_sampler=...)``) yielding lists of ``batch_size``
     dataset indices — this rank's slice of a global batch of ``batch_size·world_size``.
 
-    See the module docstring for draws, schedules, epochs, resume and DDP. Difficulty:
-    h_i starts at the mean difficulty of the observed images (0 before any); the first
-    observation of i sets h_i = loss, later ones h_i ← ema·h_i + (1−ema)·loss.
-    Non-finite losses are ignored.
+    Each global batch is drawn hard (from softmax(h/T), with replacement) with probability
+    1 − threshold(t), else uniformly — once per batch (``draw="iteration"``) or per index
+    (``"index"``). Difficulty h_i: unseen images count as the mean of the observed ones
+    (0 before any); the first observation of i sets h_i = loss, later ones
+    h_i ← ema·h_i + (1 − ema)·loss; non-finite losses are ignored. t = 100·step/total_steps
+    clamped to [0, 100], step = number of :meth:`update` calls (or :meth:`set_progress`);
+    t = 0 while ``total_steps`` is None. Draws, epochs, exact resume and DDP: docs/has.md.
+
+    Args:
+        num_samples: dataset size n; indices are drawn from [0, n).
+        batch_size: indices per batch on this rank.
+        k: steepness of the sigmoid threshold.
+        midpoint: progress (percent) where the sigmoid threshold is 0.5.
+        temperature: T of softmax(h/T), > 0.
+        ema: difficulty EMA factor in [0, 1].
+        schedule: ``"sigmoid"``, ``"linear"`` or ``"none"`` (:func:`threshold`).
+        seed: seed of the sampler's own CPU generator.
+        total_steps: training length in steps (progress 100 %), or None.
+        batches_per_epoch: ``len()``; default ``max(1, n // (batch_size·world_size))``.
+        rank: this process's rank; it yields slots ``[rank·B, (rank+1)·B)``.
+        world_size: number of ranks (every rank holds an identical sampler).
+        draw: ``"iteration"`` (one hard-or-uniform decision per global batch) or ``"index"``.
+
+    Example:
+        >>> s = HardnessAwareSampler(num_samples=6, batch_size=2, schedule="none", seed=0)
+        >>> batch = next(iter(s))
+        >>> len(batch), all(0 <= i < 6 for i in batch)
+        (2, True)
+        >>> s.update([0, 1], [5.0, 1.0])  # image 0 is hard, 1 easy, the others count as 3.0
+        >>> s.difficulties().tolist()
+        [5.0, 1.0, 3.0, 3.0, 3.0, 3.0]
+        >>> s.probabilities().argmax().item(), round(s.probabilities().sum().item(), 6)
+        (0, 1.0)
     """
 
     def __init__(
@@ -154,17 +201,38 @@ class HardnessAwareSampler(Sampler[list[int]]):
     # ------------------------------------------------------------------ schedule
     @property
     def progress(self) -> float:
-        """Training progress t in percent, clamped to [0, 100] (0 while total_steps is None)."""
+        """Training progress t in percent, clamped to [0, 100] (0 while total_steps is None).
+
+        Example:
+            >>> s = HardnessAwareSampler(4, 2, total_steps=8)
+            >>> s.update([0], [1.0]); s.update([1], [1.0])
+            >>> s.progress
+            25.0
+        """
         if not self.total_steps:
             return 0.0
         return min(100.0, max(0.0, 100.0 * self.step / self.total_steps))
 
     def threshold(self) -> float:
-        """Probability of a uniform draw at the current progress."""
+        """Probability of a uniform draw at the current progress (:func:`threshold`).
+
+        Example:
+            >>> s = HardnessAwareSampler(4, 2, schedule="linear", total_steps=4)
+            >>> s.set_progress(1)
+            >>> s.threshold()
+            0.75
+        """
         return threshold(self.progress, self.schedule, self.k, self.midpoint)
 
     def set_progress(self, step: int, total_steps: int | None = None) -> None:
-        """Set the progress step (and optionally total_steps) used by the next draws."""
+        """Set the progress step (and optionally ``total_steps`` ≥ 1) used by the next draws.
+
+        Example:
+            >>> s = HardnessAwareSampler(4, 2)
+            >>> s.set_progress(30, total_steps=60)
+            >>> s.progress, s.threshold()
+            (50.0, 0.5)
+        """
         if total_steps is not None:
             if total_steps < 1:
                 raise ValueError(f"total_steps must be ≥ 1, got {total_steps}")
@@ -173,24 +241,55 @@ class HardnessAwareSampler(Sampler[list[int]]):
 
     # ------------------------------------------------------------------ distributions
     def difficulties(self) -> torch.Tensor:
-        """Effective difficulties [num_samples] float64: unseen images get the mean of seen ones (0 if none)."""
+        """Effective difficulties h: unseen images get the mean of the seen ones (0 if none).
+
+        Shape:
+            - Output: :math:`(n,)` float64.
+
+        Example:
+            >>> s = HardnessAwareSampler(3, 1, ema=0.5)
+            >>> s.update([0], [2.0]); s.update([0], [4.0])  # 2, then 0.5·2 + 0.5·4
+            >>> s.difficulties().tolist()
+            [3.0, 3.0, 3.0]
+        """
         if not bool(self.seen.any()):
             return torch.zeros_like(self.h)
         mean = self.h[self.seen].mean()
         return torch.where(self.seen, self.h, mean)
 
     def hard_probabilities(self) -> torch.Tensor:
-        """softmax(h / T) [num_samples] float64."""
+        """Probabilities of a hard draw, softmax(h / T).
+
+        Shape:
+            - Output: :math:`(n,)` float64.
+
+        Example:
+            >>> s = HardnessAwareSampler(2, 1, temperature=0.5)
+            >>> s.update([0, 1], [1.0, 0.0])
+            >>> p = s.hard_probabilities()
+            >>> round(p[0].item() / p[1].item(), 6) == round(math.exp(2.0), 6)  # e^{Δh/T}
+            True
+        """
         return torch.softmax(self.difficulties() / self.temperature, dim=0)
 
     def probabilities(self) -> torch.Tensor:
-        """Marginal draw probability of each index at the current progress [num_samples]
-        float64: threshold/n + (1 − threshold)·softmax(h/T)."""
+        """Marginal draw probability of each index at the current progress,
+        threshold/n + (1 − threshold)·softmax(h/T) (the same for both ``draw`` modes).
+
+        Shape:
+            - Output: :math:`(n,)` float64, sums to 1.
+
+        Example:
+            >>> s = HardnessAwareSampler(4, 2)  # no feedback yet: uniform
+            >>> s.probabilities().tolist()
+            [0.25, 0.25, 0.25, 0.25]
+        """
         thr = self.threshold()
         return thr / self.num_samples + (1.0 - thr) * self.hard_probabilities()
 
     # ------------------------------------------------------------------ drawing
     def __len__(self) -> int:
+        """Batches per epoch (``batches_per_epoch``)."""
         return self.batches_per_epoch
 
     def _draw_global_batch(self) -> list[int]:
@@ -236,12 +335,22 @@ class HardnessAwareSampler(Sampler[list[int]]):
 
     def hard_mask(self, position: int) -> list[bool] | None:
         """Which slots of the (pending) global batch at stream ``position`` were hard draws;
-        None once it is consumed. Rare-class sampling replaces only the uniform draws."""
+        None once it is consumed (or never drawn). Rare-class sampling replaces only the
+        uniform draws.
+
+        Example:
+            >>> s = HardnessAwareSampler(4, 2, schedule="none")  # threshold 0: all hard
+            >>> _ = next(iter(s))
+            >>> s.hard_mask(0), s.hard_fraction
+            ([True, True], 1.0)
+            >>> s.update([0, 1], [1.0, 1.0]); s.hard_mask(0) is None
+            True
+        """
         return self.pending_hard.get(int(position))
 
     @property
     def hard_fraction(self) -> float:
-        """Fraction of hard draws among all draws so far."""
+        """Fraction of hard draws among all draws so far (0 before any draw)."""
         return self.num_hard_draws / self.num_draws if self.num_draws else 0.0
 
     # ------------------------------------------------------------------ feedback
@@ -268,11 +377,30 @@ class HardnessAwareSampler(Sampler[list[int]]):
         return idx, los
 
     def update(self, indices: Sequence[int] | torch.Tensor, losses: Sequence[float] | torch.Tensor) -> None:
-        """Feed back this rank's per-image losses (1-D, same length as ``indices``).
+        """Feed back this rank's per-image losses of the oldest drawn, unconsumed batch.
 
-        Gathers from all ranks under DDP, applies the EMA in order (rank order, then
-        position), marks the oldest pending batch consumed and advances the progress step
-        by one. Call it once per training step on every rank.
+        Gathers from all ranks under DDP (when torch.distributed is initialized and
+        ``world_size`` > 1), applies the EMA in order (rank order, then position), marks the
+        oldest pending batch consumed and advances the progress step by one. Call it once
+        per training step on every rank (:class:`flexseg.data.feedback.SamplerFeedback`).
+
+        Args:
+            indices: dataset indices in [0, n).
+            losses: their training losses; non-finite ones are skipped.
+
+        Shape:
+            - indices: :math:`(B,)`; losses: :math:`(B,)` (any shape of B elements).
+
+        Raises:
+            ValueError: lengths differ, or an index is out of range.
+
+        Example:
+            >>> s = HardnessAwareSampler(4, 2, ema=0.5)
+            >>> s.update(torch.tensor([1, 1]), torch.tensor([2.0, 4.0]))  # set, then EMA
+            >>> s.h[1].item(), s.step
+            (3.0, 1)
+            >>> s.update([2], [float("nan")]); bool(s.seen[2])
+            False
         """
         idx = _as_1d(indices, torch.long)
         los = _as_1d(losses, torch.float64)
@@ -296,7 +424,18 @@ class HardnessAwareSampler(Sampler[list[int]]):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed for an exact resume (tensors, ints, lists only)."""
+        """Everything needed for an exact resume (tensors, ints, lists only): difficulties,
+        seen-mask, generator state, counters and the pending (drawn, unconsumed) batches.
+
+        Example:
+            >>> a = HardnessAwareSampler(8, 2, seed=1, schedule="none")
+            >>> it = iter(a); _ = next(it); _ = next(it)  # two drawn (prefetched) ...
+            >>> a.update([0, 1], [3.0, 1.0])               # ... one consumed
+            >>> b = HardnessAwareSampler(8, 2, seed=1, schedule="none")
+            >>> b.load_state_dict(a.state_dict())
+            >>> next(iter(b)) == a.pending[0][1]            # the pending batch is replayed first
+            True
+        """
         return {
             "num_samples": self.num_samples,
             "batch_size": self.batch_size,
@@ -315,7 +454,12 @@ class HardnessAwareSampler(Sampler[list[int]]):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the next iterator replays pending batches first."""
+        """Restore :meth:`state_dict`; the next iterator replays pending batches first.
+
+        Raises:
+            ValueError: the state's ``num_samples``, ``batch_size``, ``world_size`` or
+                ``draw`` differ from this sampler's.
+        """
         for key in ("num_samples", "batch_size", "world_size"):
             if int(state[key]) != getattr(self, key):
                 raise ValueError(f"HardnessAwareSampler state has {key}={state[key]}, sampler has {getattr(self, key)}")
