@@ -378,14 +378,16 @@ class SegDataModule(L.LightningDataModule):
         return 0, 1
 
     def setup(self, stage: str) -> None:
-        """Before fitting under a trainer: refuse a trainer without exactly one
-        :class:`~flexseg.data.feedback.SamplerFeedback` (the sampler's feedback, and exact
-        resume, would be lost; :func:`flexseg.build.build_trainer` adds it)."""
+        """Before fitting under a trainer: make sure it has exactly one
+        :class:`~flexseg.data.feedback.SamplerFeedback` (:func:`flexseg.build.build_trainer`
+        adds it; a trainer built otherwise gets one here, first in its callbacks; two raise),
+        so the sampler's feedback, and exact resume, cannot be lost."""
         trainer = getattr(self, "trainer", None)
         if stage == "fit" and trainer is not None:
-            from flexseg.data.feedback import require_feedback
+            from flexseg.data.feedback import ensure_feedback
 
-            require_feedback(list(trainer.callbacks))
+            if ensure_feedback(trainer.callbacks):
+                log.info("added flexseg.data.feedback.SamplerFeedback to the trainer's callbacks (HAS loss feedback)")
 
     @property
     def sampler(self) -> LossFeedbackSampler:

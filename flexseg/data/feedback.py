@@ -6,8 +6,8 @@ The training step returns its per-image losses in its outputs (``{"loss": ...,
 :class:`~flexseg.data.samplers.LossFeedbackSampler` once per training step, and logs the
 HAS statistics (``flex/has_threshold``, ``flex/has_hard_fraction``) when the sampler has
 them. :func:`flexseg.build.build_trainer` always adds the callback, and
-:meth:`~flexseg.data.datamodule.SegDataModule.setup` refuses to fit without exactly one,
-so the feedback (and with it exact resume) cannot be lost. docs/has.md ("The feedback loop").
+:meth:`~flexseg.data.datamodule.SegDataModule.setup` adds one to a trainer built without it
+(and refuses two), so the feedback (and with it exact resume) cannot be lost. docs/has.md ("The feedback loop").
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import lightning as L
 
 from flexseg.data.samplers import HardnessDiagnostics, LossFeedbackSampler, feed_back
 
-__all__ = ["SamplerFeedback", "training_sampler", "require_feedback"]
+__all__ = ["SamplerFeedback", "training_sampler", "require_feedback", "ensure_feedback"]
 
 
 def training_sampler(trainer: Any) -> LossFeedbackSampler | None:
@@ -45,6 +45,26 @@ def require_feedback(callbacks: list[Any]) -> None:
     if n > 1:
         raise RuntimeError(f"the trainer has {n} SamplerFeedback callbacks: the sampler would be fed back {n} "
                            "times per step; keep one")
+
+
+def ensure_feedback(callbacks: list[Any]) -> bool:
+    """Make ``callbacks`` (a trainer's list, changed in place) hold exactly one
+    :class:`SamplerFeedback`: insert one first when there is none (before any checkpoint
+    callback, so a checkpoint holds the step's update); two or more raise.
+
+    Returns:
+        True when a callback was added.
+
+    Example:
+        >>> cbs = []
+        >>> ensure_feedback(cbs), ensure_feedback(cbs), len(cbs)
+        (True, False, 1)
+    """
+    if not any(isinstance(cb, SamplerFeedback) for cb in callbacks):
+        callbacks.insert(0, SamplerFeedback())
+        return True
+    require_feedback(callbacks)
+    return False
 
 
 class SamplerFeedback(L.Callback):

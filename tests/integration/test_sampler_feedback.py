@@ -1,5 +1,5 @@
 """The loss feedback reaches the batch sampler in a real fit whatever the callbacks config,
-and a trainer without the feedback callback cannot fit."""
+and a trainer built without the feedback callback gets it (two are refused)."""
 import math
 
 import lightning as L
@@ -50,14 +50,18 @@ def test_callbacks_none_still_feeds_the_has_sampler_and_logs_it(tmp_path):
     assert metrics["flex/has_hard_fraction"].iloc[-1] == pytest.approx(s.hard_fraction, rel=1e-6)  # nothing drawn since
 
 
-def test_fit_without_the_feedback_callback_is_refused(tmp_path):
-    cfg = _cfg(tmp_path, ["flex.has.enabled=false"])
+def test_a_plain_trainer_gets_the_feedback_callback_and_two_are_refused(tmp_path):
+    cfg = _cfg(tmp_path)
     dm, module = build_datamodule(cfg), build_module(cfg)
     trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         use_distributed_sampler=False, accelerator="cpu")
-    with pytest.raises(RuntimeError, match="no SamplerFeedback callback"):
-        trainer.fit(module, datamodule=dm)
-    assert dm.sampler.yield_pos == 0 and all(p.grad is None for p in module.parameters())
+    assert not any(isinstance(cb, SamplerFeedback) for cb in trainer.callbacks)
+    trainer.fit(module, datamodule=dm)
+    assert isinstance(trainer.callbacks[0], SamplerFeedback)
+    assert sum(isinstance(cb, SamplerFeedback) for cb in trainer.callbacks) == 1
+    assert dm.sampler.step == 1 and int(dm.sampler.seen.sum()) == cfg.data.batch_size  # the step's losses arrived
+    dm, module = build_datamodule(cfg), build_module(cfg)
     trainer = build_trainer(cfg, [SamplerFeedback(), SamplerFeedback()])
     with pytest.raises(RuntimeError, match="2 SamplerFeedback callbacks"):
         trainer.fit(module, datamodule=dm)
+    assert dm.sampler.yield_pos == 0 and all(p.grad is None for p in module.parameters())
