@@ -92,10 +92,12 @@ class FlexCriterion(nn.Module):
         True
         >>> out["per_image"].shape, out["gap_num_pixels"].item()
         (torch.Size([2]), 32.0)
-        >>> FlexCriterion(4, kernel_sizes=(3, 5, 7), feature_dim=6, ube=ube, gap={"enabled": False}, normalize="valid")
+        >>> no_tau = {k: v for k, v in gap.items() if k != "tau"}
+        >>> FlexCriterion(4, kernel_sizes=(3, 5, 7), feature_dim=6, ube=ube, gap=no_tau, normalize="valid")
+        ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        flexseg.utils.config.ConfigError: flex.gap: missing flex.gap.weight, flex.gap.tau, flex.gap.momentum, flex.gap.proj_dim, flex.gap.max_pixels, flex.gap.max_weight (every option is required; the values live in conf/flex/default.yaml)
+        flexseg.utils.config.ConfigError: flex.gap: missing flex.gap.tau (every option is required; ...)
     """
 
     def __init__(

@@ -153,11 +153,11 @@ class ProjectionHead(nn.Module):
     L2-normalized over channels.
 
     Args:
-        in_dim: channels of the decoder features (the network's ``feature_dim``).
+        in_dim: channels D_in of the decoder features (the network's ``feature_dim``).
         dim: embedding / prototype dimension (``flex.gap.proj_dim``).
 
     Shape:
-        - input: :math:`(B, in\_dim, h, w)`; output: :math:`(B, dim, h, w)` unit vectors.
+        - input: :math:`(B, D_{in}, h, w)`; output: :math:`(B, dim, h, w)` unit vectors.
 
     Example:
         >>> head = ProjectionHead(4, 3)

@@ -112,10 +112,11 @@ def required_options(given: Mapping[str, Any], keys: Sequence[str], name: str, h
     Example:
         >>> required_options({"enabled": True, "weight": 0.5}, ("enabled", "weight"), "flex.gap", "conf/flex/default.yaml")
         {'enabled': True, 'weight': 0.5}
-        >>> required_options({"enabled": True}, ("enabled", "weight"), "flex.gap", "conf/flex/default.yaml")
+        >>> required_options({"enabled": True, "lambda": 1}, ("enabled", "weight"), "flex.gap", "conf/flex/default.yaml")
+        ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        flexseg.utils.config.ConfigError: flex.gap: missing flex.gap.weight (every option is required; the values live in conf/flex/default.yaml)
+        flexseg.utils.config.ConfigError: flex.gap: missing flex.gap.weight; unknown flex.gap.lambda (known: ...) (...)
     """
     missing = [f"{name}.{k}" for k in keys if k not in given]
     unknown = [f"{name}.{k}" for k in sorted(set(given) - set(keys))]

@@ -6,8 +6,8 @@ from flexseg.models.feature_distance import (
     THING_CLASSES,
     FrozenEncoder,
     downscale_label_ratio,
-    feature_distance_loss,
     fd_options,
+    feature_distance_loss,
     masked_feature_distance,
 )
 from flexseg.utils.config import ConfigError
