@@ -42,27 +42,35 @@ def build_datamodule(cfg: DictConfig) -> SegDataModule:
     return instantiate(cfg.data, has=has, seed=cfg.seed, max_steps=cfg.trainer.get("max_steps"), _convert_="object")
 
 
-def build_criterion(cfg: DictConfig):
+def build_criterion(cfg: DictConfig, feature_dim: int):
+    """The :class:`~flexseg.flex.criterion.FlexCriterion` of ``cfg.flex`` (every value from
+    ``conf/flex/``) for decoder features of ``feature_dim`` channels (the network's
+    ``feature_dim``)."""
     from flexseg.flex.criterion import FlexCriterion
 
     flex = OmegaConf.to_container(cfg.flex, resolve=True)
     return FlexCriterion(
         num_classes=cfg.model.get("num_classes", 19),
         kernel_sizes=tuple(flex["kernel_sizes"]),
-        feature_dim=cfg.model.get("embed_dim", 256),
+        feature_dim=feature_dim,
         ube=flex["ube"],
         gap=flex["gap"],
+        normalize=cfg.flex.loss_normalization,
         seed=cfg.seed,
-        normalize=flex.get("loss_normalization", "valid"),
     )
 
 
 def build_module(cfg: DictConfig) -> SegModule:
+    """Network (``cfg.model``), criterion (``cfg.flex``) and optimizer, group rule and
+    scheduler (``cfg.optim``: the optimizer and the scheduler as partials) → SegModule."""
     net = instantiate(cfg.model)
-    optim = OmegaConf.to_container(cfg.optim, resolve=True)
+    if not isinstance(getattr(net, "feature_dim", None), int):
+        raise TypeError(f"{cfg.model._target_} has no int attribute feature_dim (the channels of its "
+                        "'features' output, which the GAP projection head takes; see flexseg.models)")
+    optim = {key: instantiate(cfg.optim[key], _convert_="all") for key in ("optimizer", "param_groups", "scheduler")}
     return SegModule(
         net=net,
-        criterion=build_criterion(cfg),
+        criterion=build_criterion(cfg, net.feature_dim),
         boundary_kernel_sizes=tuple(cfg.flex.kernel_sizes),
         num_classes=cfg.model.get("num_classes", 19),
         class_names=class_set(cfg).names,

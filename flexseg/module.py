@@ -9,7 +9,7 @@ the dataset mIoU and the pixel accuracy on boundary vs interior pixels.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import lightning as L
 import torch
@@ -20,12 +20,6 @@ from flexseg.data.labels import CLASS_NAMES, IGNORE_INDEX
 from flexseg.metrics import SegmentationMetrics
 from flexseg.models.feature_distance import feature_distance_loss
 from flexseg.models.shade import base_styles, style_consistency_loss, style_statistics
-from flexseg.optim import (
-    REFERENCE_NO_DECAY_KEYS,
-    build_optimizer,
-    param_groups,
-    poly_warmup_factor,
-)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -72,13 +66,18 @@ class SegModule(L.LightningModule):
         criterion: training loss (``FlexCriterion``); its parameters (GAP projection
             head) train with the head learning rate, its buffers (prototype bank) are
             saved in checkpoints.
-        lr, head_lr_mult, weight_decay, betas: AdamW (docs/design.md §2: 6e-5, ×10, 0.01).
-        warmup_steps, warmup_ratio, power, min_lr_ratio: poly schedule with linear warm-up.
-        decay_rule, no_decay_keys: which parameters get no weight decay
-            (:func:`flexseg.optim.param_groups`: ``mmcv`` = the reference's
-            ``paramwise_cfg``, ``ndim`` = 1-d tensors and biases).
-        boundary_kernel_sizes: kernels of the bands; the thickest band is the
-            "boundary" of the boundary-vs-interior accuracy.
+        optimizer: partial of the optimizer (``optim.optimizer``: AdamW with ``lr``,
+            ``weight_decay``, …; docs/design.md §2), called with the parameter groups.
+        param_groups: the group rule (``optim.param_groups``,
+            :class:`flexseg.optim.ParamGroups`), called with the encoder's and the head's
+            named parameters and the optimizer's ``lr`` and ``weight_decay``.
+        scheduler: partial of the per-step lr scheduler (``optim.scheduler``,
+            :func:`flexseg.optim.poly_warmup_scheduler`), called with the optimizer and
+            ``trainer.max_steps``.
+        boundary_kernel_sizes: kernels of the bands (``flex.kernel_sizes``); the thickest
+            band is the "boundary" of the boundary-vs-interior accuracy.
+        num_classes: classes of the network's logits.
+        class_names: names of the classes (None: Cityscapes for 19, else numbered).
         channels_last: run the network in channels-last memory format (GPU speed-up).
         skip_nonfinite: on a non-finite loss skip the batch (counted in
             ``train/skipped_nonfinite``) instead of stopping with an error.
@@ -88,27 +87,23 @@ class SegModule(L.LightningModule):
         self,
         net: nn.Module,
         criterion: nn.Module,
-        lr: float = 6e-5,
-        head_lr_mult: float = 10.0,
-        weight_decay: float = 0.01,
-        betas: Sequence[float] = (0.9, 0.999),
-        warmup_steps: int = 1500,
-        warmup_ratio: float = 1e-6,
-        power: float = 1.0,
-        min_lr_ratio: float = 0.0,
-        boundary_kernel_sizes: Sequence[int] = (3, 5, 7),
-        num_classes: int = 19,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        param_groups: Callable[..., list[dict]],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler],
+        boundary_kernel_sizes: Sequence[int],
+        num_classes: int,
         class_names: Sequence[str] | None = None,
         ignore_index: int = IGNORE_INDEX,
         channels_last: bool = False,
         skip_nonfinite: bool = False,
-        decay_rule: str = "mmcv",
-        no_decay_keys: Sequence[str] = REFERENCE_NO_DECAY_KEYS,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "criterion"])
+        # plain values only: checkpoints stay loadable with torch.load(weights_only=True);
+        # the optimizer settings travel in the checkpoint's config (flexseg.utils.ckpt_config)
+        self.save_hyperparameters(ignore=["net", "criterion", "optimizer", "param_groups", "scheduler"])
         self.net = net
         self.criterion = criterion
+        self.make_optimizer, self.param_group_rule, self.make_scheduler = optimizer, param_groups, scheduler
         self.num_classes = num_classes
         if class_names is None:  # Cityscapes names for 19 classes, else numbered
             class_names = CLASS_NAMES if num_classes == len(CLASS_NAMES) else [f"class_{c}" for c in range(num_classes)]
@@ -388,20 +383,22 @@ class SegModule(L.LightningModule):
 
     # ---------------------------------------------------------------- optimizer
     def configure_optimizers(self):
-        hp = self.hparams
+        """Groups of the network's encoder / head parameters (the criterion's count as head)
+        by ``param_groups``, with the optimizer partial's ``lr`` and ``weight_decay``;
+        the scheduler steps once per optimizer step over ``trainer.max_steps``."""
+        settings = getattr(self.make_optimizer, "keywords", {})
+        missing = [k for k in ("lr", "weight_decay") if k not in settings]
+        if missing:
+            raise ValueError(f"the optimizer must be a partial with {', '.join(missing)} "
+                             "(optim.optimizer with _partial_: true, conf/optim/adamw_poly.yaml)")
         head_names = {id(p) for p in self.net.head_parameters()}
         encoder = [(n, p) for n, p in self.net.named_parameters() if id(p) not in head_names]
         head = [(n, p) for n, p in self.net.named_parameters() if id(p) in head_names]
         head += [(f"criterion.{n}", p) for n, p in self.criterion.named_parameters()]
-        groups = param_groups(encoder, head, hp.lr, hp.head_lr_mult, hp.weight_decay,
-                              decay_rule=hp.decay_rule, no_decay_keys=tuple(hp.no_decay_keys))
-        optimizer = build_optimizer(groups, hp.lr, hp.betas)
+        groups = self.param_group_rule(encoder, head, lr=settings["lr"], weight_decay=settings["weight_decay"])
+        optimizer = self.make_optimizer(groups)
         max_steps = self.trainer.max_steps
         if max_steps is None or max_steps <= 0:
             raise ValueError("trainer.max_steps must be set (> 0): the poly schedule needs the run length")
-
-        def factor(step: int) -> float:
-            return poly_warmup_factor(step, max_steps, hp.warmup_steps, hp.power, hp.warmup_ratio, hp.min_lr_ratio)
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = self.make_scheduler(optimizer, max_steps=max_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

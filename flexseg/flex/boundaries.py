@@ -1,16 +1,10 @@
 """Boundary bands of a label map at several granularities (thin ⊂ medium ⊂ thick).
 
-For a kernel size k, pixel p is in the band iff the k×k window centred on p — cut at
-the image border, so no padding value ever counts — holds at least two different labels
-other than ``ignore_index``, and p itself is not ignored. This is the union over classes
-of ``Dilate(M_c, k) − Erode(M_c, k)`` restricted to labelled pixels.
-
-Implementation: one window max and one window min of the label map (ignored pixels set to
-−inf for the max and +inf for the min), padded with −inf, so the border is cut. A window
-holds two different valid labels iff max > min. The windows of increasing kernels are
-grown from each other, separably (rows, then columns), each 1-D window max by doubling
-with elementwise maxima of shifted views. Batched, device-agnostic, no loops over pixels
-or classes. Labels are compared as float32, exact for label values below 2**24.
+Pixel p is in the band of kernel k iff the k×k window centred on p (cut at the image
+border) holds at least two different labels other than ``ignore_index``, and p itself
+is not ignored — the union over classes of ``Dilate(M_c, k) − Erode(M_c, k)`` on
+labelled pixels (docs/design.md §3). Batched window max/min without loops over pixels
+or classes; how, and why it is exact: docs/flex.md.
 """
 from __future__ import annotations
 
@@ -23,7 +17,25 @@ __all__ = ["boundary_bands", "granularity_map", "check_kernel_sizes"]
 
 
 def check_kernel_sizes(kernel_sizes: Sequence[int]) -> tuple[int, ...]:
-    """Validate kernel sizes: a non-empty, strictly increasing sequence of odd ints ≥ 1."""
+    """Validate kernel sizes: a non-empty, strictly increasing sequence of odd ints ≥ 1.
+
+    Args:
+        kernel_sizes: one window side per granularity, in label pixels.
+
+    Returns:
+        the sizes as a tuple of ints.
+
+    Raises:
+        ValueError: empty, not odd positive ints, or not strictly increasing.
+
+    Example:
+        >>> check_kernel_sizes([3, 5, 7])
+        (3, 5, 7)
+        >>> check_kernel_sizes((3, 4))
+        Traceback (most recent call last):
+        ...
+        ValueError: kernel sizes must be odd positive ints, got (3, 4)
+    """
     try:
         ks = tuple(int(k) for k in kernel_sizes)
     except TypeError as exc:
@@ -52,10 +64,27 @@ def boundary_bands(
     kernel_sizes: Sequence[int] = (3, 5, 7),
     ignore_index: int = 255,
 ) -> torch.Tensor:
-    """Boundary bands of ``labels`` [B,H,W] (integer) → BoolTensor [B,G,H,W], G = len(kernel_sizes).
+    """Boundary bands of a batch of label maps, one per kernel size.
 
-    ``out[:, g]`` is the band of kernel ``kernel_sizes[g]`` (see module docstring); the
-    bands are nested because the kernels are strictly increasing.
+    Args:
+        labels: integer class ids; ``ignore_index`` pixels are never in a band and never
+            count as a label of a window.
+        kernel_sizes: odd, strictly increasing window sides (``flex.kernel_sizes``).
+        ignore_index: label of ignored pixels.
+
+    Returns:
+        ``out[:, g]`` = the band of ``kernel_sizes[g]`` (module docstring); nested, since
+        the kernels increase.
+
+    Shape:
+        - labels: :math:`(B, H, W)`; output: :math:`(B, G, H, W)` bool, G = ``len(kernel_sizes)``.
+
+    Example:
+        >>> labels = torch.tensor([[[0, 0, 0, 1, 1, 1]]])
+        >>> boundary_bands(labels, (3, 5)).int()
+        tensor([[[[0, 0, 1, 1, 0, 0]],
+        <BLANKLINE>
+                 [[0, 1, 1, 1, 1, 0]]]], dtype=torch.int32)
     """
     _check_labels(labels)
     ks = check_kernel_sizes(kernel_sizes)
@@ -110,11 +139,21 @@ def granularity_map(
     kernel_sizes: Sequence[int] = (3, 5, 7),
     ignore_index: int = 255,
 ) -> torch.Tensor:
-    """Granularity of each pixel of ``labels`` [B,H,W] → LongTensor [B,H,W].
+    """Granularity of each pixel: the smallest g whose band holds it.
 
-    The value is the smallest g whose band (``boundary_bands(...)[:, g]``) holds the
-    pixel, i.e. 0 = thin, 1 = medium, 2 = thick for the default kernels; −1 for interior
-    pixels (in no band) and for ignored pixels.
+    Args:
+        labels, kernel_sizes, ignore_index: as :func:`boundary_bands`.
+
+    Returns:
+        int64 map: g of the thinnest band holding the pixel (0 = thin, 1 = medium,
+        2 = thick for three kernels); −1 for interior and ignored pixels.
+
+    Shape:
+        - labels and output: :math:`(B, H, W)`.
+
+    Example:
+        >>> granularity_map(torch.tensor([[[0, 0, 0, 1, 1, 1, 1, 1]]]))
+        tensor([[[ 2,  1,  0,  0,  1,  2, -1, -1]]])
     """
     bands = boundary_bands(labels, kernel_sizes, ignore_index)  # [B,G,H,W]
     # the bands are nested (a larger window holds a smaller one), so a pixel lies in bands

@@ -1,17 +1,14 @@
 """GAP — granular adaptive prototypes: a weighted InfoNCE pulling each boundary pixel's
 embedding towards the prototype of its (class, granularity) pair, against all C×G
-prototypes of a momentum-updated bank.
+prototypes of a momentum-updated bank (docs/design.md §1, §3).
 
-Pieces (pure math, no Lightning):
+    L_GAP = −1/N Σ_i w_{c_i,g_i} · log softmax_j(⟨f_i, p_j⟩/τ)[(c_i, g_i)]
 
-* :class:`ProjectionHead` — 1×1 conv → BN → ReLU → 1×1 conv, L2-normalized output.
-* :func:`downsample_labels` — nearest label downsampling to the feature resolution.
-* :func:`sample_boundary_indices` — boundary pixels (≤ ``max_pixels``, class-balanced)
-  as fixed-size flat indices + validity mask (no host sync); :func:`sample_boundary_pixels`
-  gathers them.
-* :func:`gap_loss` — L = −1/N Σ_i w_{c_i,g_i} log softmax_j(⟨f_i,p_j⟩/τ)[(c_i,g_i)];
-  :func:`weighted_info_nce` is its unchecked, maskable core.
-* :class:`PrototypeBank` — prototypes [C,G,D] and update counts [C,G] as buffers.
+Pieces: :class:`ProjectionHead` (pixel embeddings), :func:`downsample_labels` (labels at
+the feature resolution), :func:`sample_boundary_indices` / :func:`sample_boundary_pixels`
+(≤ ``max_pixels`` boundary pixels, class-balanced), :func:`gap_loss` and its unchecked,
+maskable core :func:`weighted_info_nce`, :class:`PrototypeBank` (prototypes, counts,
+weights). How the sampling avoids host syncs and stays the same on CPU and GPU: docs/flex.md.
 """
 from __future__ import annotations
 
@@ -65,14 +62,33 @@ def gap_loss(
     weights: torch.Tensor,
     tau: float = 0.07,
 ) -> torch.Tensor:
-    """Weighted InfoNCE over all C×G prototypes → scalar.
+    """Weighted InfoNCE of pixel embeddings over all C×G prototypes.
 
     L = −1/N Σ_i w[c_i,g_i] · log softmax_j(⟨f_i, p_j⟩/τ)[c_i·G + g_i], j over the C·G
-    flattened prototypes. ``features`` [N,D] (unit vectors), ``classes``/``granularities``
-    [N] int, ``prototypes`` [C,G,D], ``weights`` [C,G]. N = 0 → ``features.sum()·0``
-    (0, finite, part of the graph). Gradient flows into whatever requires grad; the
-    bank's prototypes and weights are buffers, so only into ``features``. Computed in
-    float32 (also under autocast); returns a float32 scalar.
+    flattened prototypes. Gradient flows into whatever requires grad (in FlexSeg only
+    ``features``: the bank's tensors are buffers). Computed in float32, also under autocast.
+
+    Args:
+        features: pixel embeddings (unit vectors).
+        classes: class c_i of each pixel, in [0, C).
+        granularities: granularity g_i of each pixel, in [0, G).
+        prototypes: the bank's prototypes.
+        weights: the imbalance-aware pair weights.
+        tau: temperature τ > 0 (paper: 0.07).
+
+    Returns:
+        float32 scalar; N = 0 gives 0 (finite, part of the graph).
+
+    Shape:
+        - features: :math:`(N, D)`; classes, granularities: :math:`(N,)`.
+        - prototypes: :math:`(C, G, D)`; weights: :math:`(C, G)`; output: :math:`()`.
+
+    Example:
+        >>> protos = torch.eye(2).reshape(2, 1, 2)  # C=2 classes, G=1, D=2
+        >>> f = torch.tensor([[1.0, 0.0]])
+        >>> loss = gap_loss(f, torch.tensor([0]), torch.tensor([0]), protos, torch.ones(2, 1), tau=1.0)
+        >>> round(loss.item(), 4)  # −log(e / (e + 1))
+        0.3133
     """
     _check_pixels(features, classes, granularities)
     if prototypes.ndim != 3 or prototypes.shape[-1] != features.shape[1]:
@@ -94,14 +110,31 @@ def weighted_info_nce(
     prototypes: torch.Tensor,
     weights: torch.Tensor,
     valid: torch.Tensor | None = None,
-    tau: float = 0.07,
+    *,
+    tau: float,
 ) -> torch.Tensor:
     """:func:`gap_loss` on flattened pairs, unchecked (nothing is read back to the host).
 
-    ``features`` [N,D], ``target`` [N] int = c·G + g in [0, C·G), ``prototypes``
-    [C,G,D], ``weights`` [C,G]; ``valid`` [N] bool marks the rows that count (None =
-    all): the loss is −Σ_valid w·log p / max(#valid, 1), so padding rows (any target in
-    range) add nothing. Float32, also under autocast.
+    Args:
+        features: pixel embeddings (unit vectors).
+        target: flattened pair c·G + g of each row, in [0, C·G).
+        prototypes, weights: as :func:`gap_loss`.
+        valid: rows that count (``None`` = all); padding rows (any target in range) add
+            nothing: the loss is −Σ_valid w·log p / max(#valid, 1).
+        tau: temperature τ > 0 (``flex.gap.tau``).
+
+    Returns:
+        float32 scalar, also under autocast.
+
+    Shape:
+        - features: :math:`(N, D)`; target, valid: :math:`(N,)`; prototypes: :math:`(C, G, D)`; weights: :math:`(C, G)`.
+
+    Example:
+        >>> protos = torch.eye(2).reshape(2, 1, 2)
+        >>> f = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> valid = torch.tensor([True, False])  # the second row is padding
+        >>> round(weighted_info_nce(f, torch.tensor([0, 0]), protos, torch.ones(2, 1), valid, tau=1.0).item(), 4)
+        0.3133
     """
     C, G, D = prototypes.shape
     # float32 even under autocast: with τ = 0.07 the logits reach ±14, where bf16 rounds by ~0.06
@@ -116,10 +149,24 @@ def weighted_info_nce(
 
 
 class ProjectionHead(nn.Module):
-    """1×1 conv (in_dim→in_dim) → BN → ReLU → 1×1 conv (in_dim→dim), L2-normalized over
-    channels: [B,in_dim,h,w] → [B,dim,h,w] unit vectors."""
+    """GAP's projection: 1×1 conv (in_dim→in_dim) → BN → ReLU → 1×1 conv (in_dim→dim),
+    L2-normalized over channels.
 
-    def __init__(self, in_dim: int = 256, dim: int = 256) -> None:
+    Args:
+        in_dim: channels D_in of the decoder features (the network's ``feature_dim``).
+        dim: embedding / prototype dimension (``flex.gap.proj_dim``).
+
+    Shape:
+        - input: :math:`(B, D_{in}, h, w)`; output: :math:`(B, dim, h, w)` unit vectors.
+
+    Example:
+        >>> head = ProjectionHead(4, 3)
+        >>> out = head(torch.randn(2, 4, 5, 5))
+        >>> out.shape, bool(torch.allclose(out.norm(dim=1), torch.ones(2, 5, 5)))
+        (torch.Size([2, 3, 5, 5]), True)
+    """
+
+    def __init__(self, in_dim: int, dim: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_dim, in_dim, 1, bias=False)
         self.bn = nn.BatchNorm2d(in_dim)
@@ -148,11 +195,24 @@ class ProjectionHead(nn.Module):
 
 
 def downsample_labels(labels: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
-    """Nearest downsampling of ``labels`` [B,H,W] (int) to ``size`` (h,w) → int64 [B,h,w].
+    """Nearest downsampling of labels to the feature resolution: output pixel (i, j)
+    takes input pixel (⌊i·H/h⌋, ⌊j·W/w⌋) — for an integer factor s, the top-left pixel of
+    each s×s block (``F.interpolate(mode="nearest")``, exact below 2**24).
 
-    Uses ``F.interpolate(mode="nearest")`` on float labels: output pixel (i,j) takes input
-    pixel (⌊i·H/h⌋, ⌊j·W/w⌋) — for an integer factor s, the top-left pixel of each s×s
-    block. Exact for label values below 2**24.
+    Args:
+        labels: integer class ids.
+        size: (h, w), or one int for both.
+
+    Returns:
+        int64 labels.
+
+    Shape:
+        - labels: :math:`(B, H, W)`; output: :math:`(B, h, w)`.
+
+    Example:
+        >>> downsample_labels(torch.arange(16).reshape(1, 4, 4), 2)
+        tensor([[[ 0,  2],
+                 [ 8, 10]]])
     """
     if not isinstance(labels, torch.Tensor) or labels.ndim != 3:
         raise ValueError(f"labels must be a tensor [B,H,W], got {getattr(labels, 'shape', type(labels))}")
@@ -172,15 +232,32 @@ def sample_boundary_pixels(
     labels_lowres: torch.Tensor,
     granularity: torch.Tensor,
     num_classes: int,
-    max_pixels: int = 4096,
+    max_pixels: int,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Boundary pixels of ``features`` [B,D,h,w] → (feats [N,D], classes [N], granularities [N]).
+    """The boundary pixels :func:`sample_boundary_indices` chooses (same arguments, same
+    generator draws), gathered without the padding. Reading N back makes the host wait
+    for the device; the training criterion uses the fixed-size indices instead.
 
-    The pixels chosen by :func:`sample_boundary_indices` (same arguments, same
-    generator draws), without the padding: N = min(#candidates, ``max_pixels``), in
-    raster order (b, y, x). Reading N back makes the host wait for the device; the
-    training criterion uses the fixed-size indices instead.
+    Args:
+        features: per-pixel features.
+        labels_lowres, granularity, num_classes, max_pixels, generator: as
+            :func:`sample_boundary_indices`.
+
+    Returns:
+        (features, classes, granularities) of the N = min(#candidates, ``max_pixels``)
+        chosen pixels, in raster order (b, y, x).
+
+    Shape:
+        - features: :math:`(B, D, h, w)`; labels_lowres, granularity: :math:`(B, h, w)`.
+        - outputs: :math:`(N, D)`, :math:`(N,)`, :math:`(N,)`.
+
+    Example:
+        >>> lab = torch.tensor([[[0, 0, 1, 1]]])
+        >>> gran = torch.tensor([[[-1, 0, 0, -1]]])
+        >>> f, c, g = sample_boundary_pixels(torch.arange(4.0).reshape(1, 1, 1, 4), lab, gran, 2, max_pixels=8)
+        >>> f.flatten().tolist(), c.tolist(), g.tolist()
+        ([1.0, 2.0], [0, 1], [0, 0])
     """
     if features.ndim != 4:
         raise ValueError(f"features must be [B,D,h,w], got {tuple(features.shape)}")
@@ -197,25 +274,40 @@ def sample_boundary_indices(
     labels_lowres: torch.Tensor,
     granularity: torch.Tensor,
     num_classes: int,
-    max_pixels: int = 4096,
+    max_pixels: int,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fixed-size choice of boundary pixels → (index [K] int64, valid [K] bool), K =
-    min(``max_pixels``, B·h·w).
+    """Fixed-size, class-balanced choice of at most ``max_pixels`` boundary pixels.
 
-    Candidates: pixels with ``granularity`` ≥ 0 and a valid label (0 ≤ label <
-    num_classes), ``labels_lowres``/``granularity`` [B,h,w] int. Class-balanced choice
-    of k = ``max_pixels``: each of the K_c classes present gets a quota ⌊k/K_c⌋ of
-    randomly chosen pixels (all of its pixels if fewer), and the leftover budget is
-    filled uniformly at random from the remaining candidates — so with at most k
-    candidates, all are taken. ``index`` holds flat positions into B·h·w (raster order
-    b, y, x): first the n chosen ones in raster order (``valid`` True), then padding
-    (``valid`` False, any position). Every shape is known in advance and nothing is read
-    back to the host, so on a GPU the step never waits here. Randomness: two uniform
-    keys per pixel (2·B·h·w draws per call, whatever the labels) from ``generator``
-    (drawn on its device; ``None`` → the global RNG of the labels' device); equal keys
-    rank by position (stable sorts), so the choice is a function of the inputs and the
-    generator state, the same on a CPU and a GPU.
+    Candidates: pixels with ``granularity`` ≥ 0 and a label in [0, num_classes). Each of
+    the K_c classes present gets a quota ⌊max_pixels/K_c⌋ of random pixels (all of its
+    pixels if fewer); random remaining candidates fill the leftover budget, so with at
+    most ``max_pixels`` candidates all are taken. Nothing is read back to the host; the
+    draws (2·B·h·w uniforms per call, whatever the labels) and tie-breaking are in
+    docs/flex.md.
+
+    Args:
+        labels_lowres: integer labels at the feature resolution.
+        granularity: :func:`~flexseg.flex.boundaries.granularity_map` of those labels.
+        num_classes: C.
+        max_pixels: the budget (``flex.gap.max_pixels``).
+        generator: random source, drawn on its device (``None``: the global RNG of the
+            labels' device).
+
+    Returns:
+        (index, valid): flat positions into B·h·w (raster order b, y, x), the n chosen
+        ones first in raster order (``valid`` True), then padding (``valid`` False).
+
+    Shape:
+        - labels_lowres, granularity: :math:`(B, h, w)`.
+        - index, valid: :math:`(K,)`, K = min(``max_pixels``, B·h·w).
+
+    Example:
+        >>> lab = torch.tensor([[[0, 0, 1, 1]]])
+        >>> gran = torch.tensor([[[-1, 0, 0, -1]]])
+        >>> index, valid = sample_boundary_indices(lab, gran, 2, max_pixels=3)
+        >>> index[valid].tolist(), valid.tolist()
+        ([1, 2], [True, True, False])
     """
     if labels_lowres.ndim != 3 or tuple(granularity.shape) != tuple(labels_lowres.shape):
         raise ValueError(
@@ -274,17 +366,27 @@ def _uniform_keys(n: int, generator: torch.Generator | None, device: torch.devic
 class PrototypeBank(nn.Module):
     """Momentum bank of C×G unit prototypes with per-pair update counts.
 
-    Buffers: ``prototypes`` [C,G,D] float32, unit norm; initialized deterministically to
+    Buffers (in checkpoints): ``prototypes`` [C,G,D] float32, unit norm, initialized to
     normalized N(0,1) vectors from ``torch.Generator().manual_seed(init_seed)`` (the same
-    on every rank). ``counts`` [C,G] int64: how many updates touched each pair.
+    on every rank); ``counts`` [C,G] int64, the updates that touched each pair.
+    :meth:`update` works in place (buffers keep their identity, e.g. for DDP): compute
+    the loss on a ``.clone()`` of ``prototypes`` if backward runs after the update.
 
-    ``update`` is in place (buffers keep their identity, e.g. for DDP): compute the loss
-    on a ``.clone()`` of ``prototypes`` if backward runs after the update.
+    Args:
+        num_classes: C.
+        num_granularities: G, one per boundary-band kernel.
+        dim: D, the embedding dimension.
+        momentum: m of p ← m·p + (1−m)·f, in [0, 1].
+        max_weight: cap of :meth:`weights`, ≥ 1.
+        init_seed: seed of the initial prototypes.
 
-    Weights (:meth:`weights`): with n_max the largest count, a seen pair (n > 0) gets
-    w = min(n_max / n, max_weight); a never-seen pair gets ``max_weight``; if no pair has
-    been seen yet all weights are 1 (nothing to rebalance). Hence equal counts → all 1,
-    lower count → higher weight, 1 ≤ w ≤ max_weight.
+    Example:
+        >>> bank = PrototypeBank(2, 1, dim=2, momentum=0.5)
+        >>> bank.update(torch.tensor([[1.0, 0.0]]), torch.tensor([0]), torch.tensor([0]))
+        >>> bank.prototypes[0, 0].tolist(), bank.counts.flatten().tolist()  # first update copies f
+        ([1.0, 0.0], [1, 0])
+        >>> bank.weights().flatten().tolist()  # the unseen pair gets max_weight
+        [1.0, 5.0]
     """
 
     prototypes: torch.Tensor
@@ -319,14 +421,18 @@ class PrototypeBank(nn.Module):
 
     @torch.no_grad()
     def update(self, features: torch.Tensor, classes: torch.Tensor, granularities: torch.Tensor) -> None:
-        """Momentum update from pixels ``features`` [N,D] with pairs (``classes``,
-        ``granularities``) [N].
+        """Momentum update: f_{c,g} = mean of the pair's features (over all ranks under
+        DDP, where every rank must call this the same number of times, even with N = 0);
+        the first update of a pair copies f, later ones p ← m·p + (1−m)·f; touched
+        prototypes are re-normalized and their counts incremented by 1.
 
-        f_{c,g} = mean of the pair's features (over all ranks: per-pair sums and pixel
-        counts are all-reduced when torch.distributed is initialized); first update of a
-        pair copies f, later ones p ← m·p + (1−m)·f; touched prototypes are re-normalized
-        and their counts incremented by 1. Under DDP every rank must call this (even with
-        N = 0) the same number of times.
+        Args:
+            features: pixel embeddings.
+            classes: class of each pixel, in [0, C).
+            granularities: granularity of each pixel, in [0, G).
+
+        Shape:
+            - features: :math:`(N, D)`; classes, granularities: :math:`(N,)`.
         """
         _check_pixels(features, classes, granularities)
         C, G, D = self.prototypes.shape
@@ -366,7 +472,13 @@ class PrototypeBank(nn.Module):
         counts.add_(present.to(counts.dtype))
 
     def weights(self) -> torch.Tensor:
-        """Imbalance-aware weights [C,G] float32 (formula in the class docstring)."""
+        """Imbalance-aware pair weights: with n_max the largest count, a seen pair gets
+        min(n_max / n, max_weight), a never-seen pair ``max_weight``; all 1 before any
+        update. So equal counts → all 1, lower count → higher weight.
+
+        Returns:
+            float32 weights of shape :math:`(C, G)`, in [1, max_weight].
+        """
         n = self.counts.to(torch.float32)
         n_max = n.max()
         seen = n > 0

@@ -19,22 +19,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flexseg.utils.config import options_with_defaults
+from flexseg.utils.config import required_options
 from flexseg.utils.distributed import rescale_to_global_mean
 
-#: reference values (DGInStyle-SegModel configs/_base_/uda/dacs_fdthings.py)
+#: the Cityscapes thing classes (traffic light, sign, person … bicycle), the reference's
+#: ``imnet_feature_dist_classes``; the value a run uses lives in conf/model/feature_distance/things.yaml
 THING_CLASSES = (6, 7, 11, 12, 13, 14, 15, 16, 17, 18)
-FD_DEFAULTS: dict[str, Any] = {
-    "enabled": False,
-    "weight": 0.005,
-    "classes": list(THING_CLASSES),
-    "min_ratio": 0.75,
-}
+#: the options of ``model.feature_distance``, all required (values in :data:`HOME`)
+FD_KEYS = ("enabled", "weight", "classes", "min_ratio")
+HOME = "conf/model/feature_distance/things.yaml"
 
 
 def fd_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Reference defaults updated with ``given`` (unknown keys are an error)."""
-    return options_with_defaults(FD_DEFAULTS, given, "feature_distance")
+    """The ``model.feature_distance`` options with every key of :data:`FD_KEYS` (a missing
+    or unknown key is an error naming it and :data:`HOME`); ``None`` = off."""
+    return {"enabled": False} if given is None else required_options(given, FD_KEYS, "model.feature_distance", HOME)
 
 
 def downscale_label_ratio(

@@ -22,28 +22,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flexseg.utils.config import options_with_defaults
+from flexseg.utils.config import required_options
 
-#: reference values (DGInStyle-SegModel experiments.py, ``shade=True``); num_styles and
-#: style_dim are the stage-1 width of the encoder (64 for MiT-B5) when null
-SHADE_DEFAULTS: dict[str, Any] = {
-    "enabled": False,
-    "concentration": 0.0156,
-    "num_styles": None,
-    "style_dim": None,
-    "consistency_weight": 10.0,
-    "interval": 4000,
-    "source": None,
-    "max_images": None,
-    "batch_size": 2,
-}
+#: the options of ``model.shade``, all required (values in :data:`HOME`; num_styles and
+#: style_dim null = the stage-1 width of the encoder)
+SHADE_KEYS = ("enabled", "concentration", "num_styles", "style_dim", "consistency_weight", "interval",
+              "source", "max_images", "batch_size")
+HOME = "conf/model/shade/reference.yaml"
 #: added to the std of the map being normalized (reference value)
 STD_EPS = 1e-7
 
 
 def shade_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Reference defaults updated with ``given`` (unknown keys are an error)."""
-    return options_with_defaults(SHADE_DEFAULTS, given, "shade")
+    """The ``model.shade`` options with every key of :data:`SHADE_KEYS` (a missing or
+    unknown key is an error naming it and :data:`HOME`); ``None`` = off."""
+    return {"enabled": False} if given is None else required_options(given, SHADE_KEYS, "model.shade", HOME)
 
 
 def style_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +58,7 @@ def hallucinate(
     return (x - mean) / std * new_std + new_mean
 
 
-def style_consistency_loss(logits: torch.Tensor, weight: float = 10.0) -> torch.Tensor:
+def style_consistency_loss(logits: torch.Tensor, weight: float) -> torch.Tensor:
     """SHADE's consistency between the two halves of logits [2B,K,h,w] (originals first):
     ``weight·(KL(p_a‖m) + KL(p_o‖m))/2``, m = clamp((p_o + p_a)/2, 1e-7, 1), each KL the
     mean over the B·h·w pixels of Σ_k p log(p/m) (``F.kl_div(..., 'batchmean')``)."""
@@ -120,7 +113,7 @@ class StyleHallucination(nn.Module):
     weights. Training before the base styles were set is an error.
     """
 
-    def __init__(self, channels: int, num_styles: int | None = None, concentration: float = 0.0156, seed: int = 0) -> None:
+    def __init__(self, channels: int, num_styles: int | None, concentration: float, seed: int = 0) -> None:
         super().__init__()
         k = int(num_styles or channels)
         if concentration <= 0 or k <= 0:

@@ -9,6 +9,7 @@ import torch
 
 from flexseg.flex.boundaries import boundary_bands
 from flexseg.flex.criterion import FlexCriterion
+from tests.conf_values import criterion_kwargs
 
 pytestmark = [
     pytest.mark.gpu,
@@ -29,10 +30,7 @@ def _labels(batch: int = 2, h: int = 64, w: int = 128, seed: int = 0) -> torch.T
 
 def _criterion(seed: int = 0) -> FlexCriterion:
     torch.manual_seed(seed)  # projection-head initialization
-    return FlexCriterion(
-        num_classes=19, feature_dim=32,
-        gap={"proj_dim": 64, "max_pixels": 200}, ube={}, seed=seed,
-    )
+    return FlexCriterion(19, feature_dim=32, **criterion_kwargs(gap={"proj_dim": 64, "max_pixels": 200}, seed=seed))
 
 
 def test_boundary_bands_cuda_equal_cpu():

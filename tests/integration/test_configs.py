@@ -44,8 +44,8 @@ def test_default_config_is_valid_and_has_paper_defaults():
     assert cfg.flex.has.k == 0.05 and cfg.flex.has.temperature == 1.0 and cfg.flex.has.schedule == "sigmoid"
     assert list(cfg.flex.kernel_sizes) == [3, 5, 7]
     paper = compose_cfg(["optim=adamw_poly"]).optim
-    assert paper.lr == 6e-5 and paper.head_lr_mult == 10.0 and paper.weight_decay == 0.01
-    assert paper.warmup_steps == 1500 and paper.power == 1.0
+    assert paper.optimizer.lr == 6e-5 and paper.param_groups.head_lr_mult == 10.0 and paper.optimizer.weight_decay == 0.01
+    assert paper.scheduler.warmup_steps == 1500 and paper.scheduler.power == 1.0
     assert cfg.data._target_ == "flexseg.data.datamodule.SegDataModule"
 
 
@@ -55,15 +55,40 @@ def test_default_config_is_valid_and_has_paper_defaults():
         ("data.batch_size=-1", "data.batch_size"),
         ("data.height=100", "divisible by 32"),
         ("trainer.max_steps=0", "max_steps"),
-        ("flex.has.schedule=cosine", "schedule"),
-        ("flex.kernel_sizes=[3,4]", "kernel_sizes"),
+        ("flex.has.schedule=cosine", r"flex\.has: schedule must be one of \('sigmoid', 'linear', 'none'\)"),
+        ("flex.has.temperature=0", r"flex\.has: temperature"),
+        ("+flex.has.speed=2", r"flex\.has: .*speed"),
         ("data.misalignment_px=-2", "misalignment"),
+        ("optim.optimizer.lr=0", r"optim\.optimizer\.lr"),
     ],
 )
 def test_invalid_values_are_rejected_before_training(override, message):
     cfg = compose_cfg([override])
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("flex.kernel_sizes=[3,4]", r"flex\.kernel_sizes"),
+        ("flex.gap.tau=-1", r"flex\.gap\.tau"),
+        ("flex.gap.momentum=1.5", r"flex\.gap: momentum"),
+        ("flex.ube.alpha=-1", r"flex\.ube\.alpha"),
+        ("~flex.gap.max_weight", r"missing flex\.gap\.max_weight"),
+        ("+flex.ube.beta=1", r"unknown flex\.ube\.beta"),
+        ("flex.loss_normalization=sum", r"flex\.loss_normalization"),
+    ],
+)
+def test_invalid_flex_values_are_rejected_when_the_criterion_is_built(override, message):
+    """flex.kernel_sizes / ube / gap / loss_normalization have one check, FlexCriterion's,
+    which names the key; the criterion is built before training starts."""
+    from flexseg.build import build_criterion
+
+    cfg = compose_cfg([override])
+    validate_config(cfg)  # not validate_config's business
+    with pytest.raises(ValueError, match=message):
+        build_criterion(cfg, feature_dim=8)
 
 
 def test_unknown_key_or_option_is_hydras_error():

@@ -56,7 +56,8 @@ def test_paper_recipe(name):
     assert cfg.experiment_name == name
     assert cfg.trainer.max_steps == 40000 and cfg.trainer.accelerator == "gpu"
     assert cfg.data.batch_size == 2
-    assert cfg.optim.lr == 6e-5 and cfg.optim.warmup_steps == 1500 and cfg.optim.head_lr_mult == 10.0
+    assert cfg.optim.optimizer.lr == 6e-5 and cfg.optim.scheduler.warmup_steps == 1500
+    assert cfg.optim.param_groups.head_lr_mult == 10.0
     assert cfg.model.encoder == "mit_b5" and str(cfg.model.pretrained).endswith("/mit_b5.pth")
     expected_model = "HRDA" if name.startswith("hrda") else "DAFormer"
     assert cfg.model._target_.endswith(expected_model)

@@ -38,6 +38,12 @@ def _granularity_ref(lab: torch.Tensor, kernels) -> torch.Tensor:
     return out
 
 
+def _network(cfg):
+    from hydra.utils import instantiate
+
+    return instantiate(cfg.model)
+
+
 def _labels(seed: int, B: int, H: int, W: int, classes) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     blocks = torch.tensor(classes)[torch.randint(len(classes), (B, H // 4, W // 4), generator=g)]
@@ -54,7 +60,7 @@ def test_ube_alpha_eps_and_kernels_from_config():
     alpha, eps = 1.7, 0.25
     cfg = compose_cfg([f"flex.kernel_sizes=[{','.join(map(str, kernels))}]", f"flex.ube.alpha={alpha}",
                        f"flex.ube.eps={eps}", "flex.gap.enabled=false"])
-    crit = build_criterion(cfg)
+    crit = build_criterion(cfg, feature_dim=_network(cfg).feature_dim)
     g = torch.Generator().manual_seed(0)
     B, H, W = 2, 12, 16
     logits = torch.randn(B, C, H, W, generator=g) * 2
@@ -98,7 +104,7 @@ def test_gap_tau_weight_momentum_max_weight_and_kernels_from_config():
         "flex.gap.max_pixels=100000",  # ≥ every boundary pixel: all are taken, no random choice
         "model.embed_dim=6",
     ])
-    crit = build_criterion(cfg).train()
+    crit = build_criterion(cfg, feature_dim=_network(cfg).feature_dim).train()  # model.embed_dim reaches GAP's head
     G = len(kernels)
     B, H, W, D = 2, 12, 12, 6
     g = torch.Generator().manual_seed(3)

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from flexseg.flex.boundaries import boundary_bands
 from flexseg.flex.criterion import FlexCriterion
 from flexseg.flex.ube import ube_loss
+from flexseg.utils.config import ConfigError
+from tests.conf_values import criterion_kwargs
 
 IGN = 255
 C, D = 4, 8
@@ -24,15 +26,14 @@ def batch(seed=0, B=2, H=16, W=16):
 
 
 def make(ube=True, gap=True, **gap_kw):
-    return FlexCriterion(
-        num_classes=C, feature_dim=D,
-        ube={"enabled": ube}, gap={"enabled": gap, "proj_dim": 6, **gap_kw},
-    )
+    """The values of conf/flex/default.yaml, with a 6-d projection and ``gap_kw``."""
+    return FlexCriterion(C, feature_dim=D, **criterion_kwargs(ube={"enabled": ube},
+                                                              gap={"enabled": gap, "proj_dim": 6, **gap_kw}))
 
 
 @pytest.mark.parametrize("disabled", [dict(ube={"enabled": False}, gap={"enabled": False}), dict(ube=None, gap=None)])
 def test_all_disabled_is_cross_entropy(disabled):
-    crit = FlexCriterion(num_classes=C, feature_dim=D, **disabled)
+    crit = FlexCriterion(C, feature_dim=D, **criterion_kwargs(**disabled))
     logits, feats, labels = batch()
     out = crit(logits, feats, labels)
     ce = F.cross_entropy(logits, labels, ignore_index=IGN)
@@ -131,10 +132,42 @@ def test_validation():
         crit(logits[:, :3], feats, labels)  # wrong number of classes
     with pytest.raises(ValueError):
         crit(logits, None, labels)  # GAP needs features
-    with pytest.raises(ValueError):
-        FlexCriterion(num_classes=C, gap={"lambda": 1.0})
-    with pytest.raises(ValueError):
-        FlexCriterion(num_classes=C, kernel_sizes=(3, 4))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(gap={"lambda": 1.0}), r"unknown flex\.gap\.lambda .*conf/flex/default\.yaml"),
+    (dict(ube={"alpha": 2.0}, gap={}), None),  # all keys: fine
+    (dict(kernel_sizes=(3, 4)), r"flex\.kernel_sizes"),
+    (dict(gap={"tau": 0.0}), r"flex\.gap\.tau"),
+    (dict(gap={"max_pixels": -1}), r"flex\.gap\.max_pixels"),
+    (dict(gap={"momentum": 1.5}), r"flex\.gap: momentum"),
+    (dict(gap={"max_weight": 0.5}), r"flex\.gap: max_weight"),
+    (dict(ube={"alpha": -1.0}), r"flex\.ube\.alpha"),
+    (dict(normalize="sum"), r"flex\.loss_normalization"),
+])
+def test_bad_options_name_their_config_key(kwargs, message):
+    if message is None:
+        FlexCriterion(C, feature_dim=D, **criterion_kwargs(**kwargs))
+        return
+    with pytest.raises(ValueError, match=message):
+        FlexCriterion(C, feature_dim=D, **criterion_kwargs(**kwargs))
+
+
+def test_every_option_is_required():
+    """No defaults in code: a missing key of flex.ube / flex.gap names the key and conf/flex/default.yaml;
+    off values are checked for presence too (None alone means off)."""
+    full = criterion_kwargs()
+    for section in ("ube", "gap"):
+        for key in full[section]:
+            partial = {k: v for k, v in full[section].items() if k != key}
+            with pytest.raises(ConfigError, match=rf"missing flex\.{section}\.{key}\b.*conf/flex/default\.yaml"):
+                FlexCriterion(C, feature_dim=D, **(full | {section: partial}))
+    with pytest.raises(ConfigError, match=r"missing flex\.gap\.weight, flex\.gap\.tau"):
+        FlexCriterion(C, feature_dim=D, **(full | {"gap": {"enabled": False}}))
+    with pytest.raises(TypeError, match="normalize"):
+        FlexCriterion(C, feature_dim=D, kernel_sizes=(3, 5, 7), ube=None, gap=None)
+    crit = FlexCriterion(C, feature_dim=D, **(full | {"ube": None, "gap": None}))
+    assert not crit.ube_enabled and not crit.gap_enabled
 
 
 def test_segmentation_loss_matches_forward():
@@ -171,12 +204,12 @@ def test_gap_equals_the_explicit_pipeline(max_pixels):
     crit = make(ube=False, max_pixels=max_pixels).train()
     logits, feats, labels = batch(7)
     gen = torch.Generator().set_state(crit.generator.get_state())
-    bank = PrototypeBank(C, 3, 6)
+    bank = PrototypeBank(C, 3, 6, momentum=crit.bank.momentum, max_weight=crit.bank.max_weight)
     bank.load_state_dict(crit.bank.state_dict())
     lab_low = downsample_labels(labels, feats.shape[-2:])
     proj = crit.projection(feats)  # same batch → same BN statistics
     f, c, g = sample_boundary_pixels(proj, lab_low, granularity_map(lab_low), C, max_pixels, gen)
-    ref = gap_loss(f, c, g, bank.prototypes.clone(), bank.weights())
+    ref = gap_loss(f, c, g, bank.prototypes.clone(), bank.weights(), tau=crit.gap_cfg["tau"])
     bank.update(f, c, g)
     out = crit(logits, feats, labels)
     assert 0 < f.shape[0] <= max_pixels and out["gap_num_pixels"].item() == f.shape[0]

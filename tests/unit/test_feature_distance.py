@@ -6,9 +6,12 @@ from flexseg.models.feature_distance import (
     THING_CLASSES,
     FrozenEncoder,
     downscale_label_ratio,
+    fd_options,
     feature_distance_loss,
     masked_feature_distance,
 )
+from flexseg.utils.config import ConfigError
+from tests.conf_values import fd_values, shade_values
 
 
 def _downscale_slow(labels, s, min_ratio, n, ignore=255):
@@ -92,8 +95,8 @@ def test_checkpoint_with_regularizers_evaluates_with_a_plain_model_and_back(tmp_
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trained = DAFormer("mit_b0", num_classes=19, embed_dim=32, shade={"enabled": True},
-                           feature_distance={"enabled": True})
+        trained = DAFormer("mit_b0", num_classes=19, embed_dim=32, shade=shade_values(),
+                           feature_distance=fd_values())
     path = tmp_path / "last.ckpt"
     torch.save({"state_dict": {f"net.{k}": v for k, v in trained.state_dict().items()}}, path)
     plain = DAFormer("mit_b0", num_classes=19, embed_dim=32)
@@ -102,7 +105,7 @@ def test_checkpoint_with_regularizers_evaluates_with_a_plain_model_and_back(tmp_
     torch.save({"state_dict": {f"net.{k}": v for k, v in plain.state_dict().items()}}, path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        again = DAFormer("mit_b0", num_classes=19, embed_dim=32, feature_distance={"enabled": True})
+        again = DAFormer("mit_b0", num_classes=19, embed_dim=32, feature_distance=fd_values())
     assert load_any_checkpoint(again, path) == "lightning"
 
 
@@ -116,3 +119,15 @@ def test_feature_distance_any_crop_size_fits_the_label_grid():
     loss, n = feature_distance_loss(torch.ones(1, 2, 2, 32), torch.zeros(1, 2, 2, 32), labels,
                                     torch.tensor(THING_CLASSES), 0.75, 19)
     assert n.item() == 2 * 32  # a larger label grid is cropped
+
+
+def test_options_are_the_conf_files_every_key_required():
+    """conf/model/feature_distance/ is the one home of the values: every key is required,
+    a missing or unknown one names it and the file; None = off."""
+    values = fd_values()
+    assert fd_options(values) == values and tuple(values["classes"]) == THING_CLASSES
+    assert fd_options(None) == {"enabled": False}
+    with pytest.raises(ConfigError, match=r"missing model\.feature_distance\.min_ratio .*things\.yaml"):
+        fd_options({k: v for k, v in values.items() if k != "min_ratio"})
+    with pytest.raises(ConfigError, match=r"unknown model\.feature_distance\.lambda"):
+        fd_options(values | {"lambda": 1.0})

@@ -206,7 +206,7 @@ def test_sample_all_when_few():
 def test_sample_none():
     feats = torch.randn(1, 3, 4, 4, requires_grad=True)
     f, c, g = sample_boundary_pixels(feats, torch.zeros(1, 4, 4, dtype=torch.long),
-                                     torch.full((1, 4, 4), -1), num_classes=2)
+                                     torch.full((1, 4, 4), -1), num_classes=2, max_pixels=16)
     assert f.shape == (0, 3) and c.shape == (0,) and g.shape == (0,)
 
 
@@ -310,9 +310,9 @@ def test_sample_boundary_indices_fixed_draws_and_no_candidates():
     torch.rand(2, 16, generator=ref)
     assert torch.equal(gen.get_state(), ref.get_state())
     with pytest.raises(ValueError):
-        sample_boundary_indices(lab, torch.zeros(1, 4, 5, dtype=torch.long), 2)
+        sample_boundary_indices(lab, torch.zeros(1, 4, 5, dtype=torch.long), 2, max_pixels=8)
     with pytest.raises(ValueError):
-        sample_boundary_indices(lab, torch.zeros(1, 4, 4), 2)
+        sample_boundary_indices(lab, torch.zeros(1, 4, 4), 2, max_pixels=8)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -352,9 +352,9 @@ def test_weighted_info_nce_with_mask_equals_gap_loss_on_valid_rows():
     torch.testing.assert_close(got, ref)
     got.backward()
     assert torch.count_nonzero(f.grad[~valid]) == 0  # padding rows get no gradient
-    none = weighted_info_nce(f, pair, P, w, torch.zeros(N, dtype=torch.bool))
+    none = weighted_info_nce(f, pair, P, w, torch.zeros(N, dtype=torch.bool), tau=0.1)
     assert none.item() == 0.0 and torch.isfinite(none)
-    empty = weighted_info_nce(f[:0], pair[:0], P, w)  # no rows, no mask: 0, not NaN
+    empty = weighted_info_nce(f[:0], pair[:0], P, w, tau=0.1)  # no rows, no mask: 0, not NaN
     assert empty.item() == 0.0
 
 

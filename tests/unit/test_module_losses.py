@@ -19,6 +19,7 @@ from flexseg.models.feature_distance import THING_CLASSES, downscale_label_ratio
 from flexseg.models.hrda import HRDA
 from flexseg.models.shade import style_consistency_loss
 from flexseg.module import SegModule
+from tests.conf_values import criterion_kwargs, fd_values, module_kwargs, shade_values
 
 C = 19
 
@@ -63,10 +64,10 @@ def test_hrda_loss_is_weighted_fused_plus_hr_plus_unscaled_gap():
     torch.manual_seed(0)
     net = HRDA("mit_b0", num_classes=C, hr_crop_size=(32, 64), slide_window=None, embed_dim=64,
                attention_embed_dim=32, dropout=0.0)
-    crit = FlexCriterion(C, feature_dim=64, ube={"enabled": True, "alpha": 2.0},
-                         gap={"enabled": True, "weight": lam, "proj_dim": 16, "max_pixels": 256}, seed=3)
+    crit = FlexCriterion(C, feature_dim=64, **criterion_kwargs(ube={"alpha": 2.0},
+                                                               gap={"weight": lam, "proj_dim": 16, "max_pixels": 256}, seed=3))
     _prime_bank(crit)
-    module = SegModule(net, crit).train()
+    module = SegModule(net, crit, **module_kwargs()).train()
     batch = _batch(2, 64, 128)
     crit0 = copy.deepcopy(crit)
     torch.manual_seed(7)
@@ -104,13 +105,13 @@ def test_daformer_loss_with_feature_distance_and_shade():
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match="pretrained"):
         net = DAFormer("mit_b0", num_classes=C, embed_dim=32, dropout=0.0,
-                       shade={"enabled": True, "consistency_weight": 4.0},
-                       feature_distance={"enabled": True, "weight": 0.5, "min_ratio": 0.5}, seed=2)
+                       shade=shade_values(consistency_weight=4.0),
+                       feature_distance=fd_values(weight=0.5, min_ratio=0.5), seed=2)
     with torch.no_grad():  # move the trained encoder away from its frozen copy
         for p in net.backbone.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    crit = FlexCriterion(C, feature_dim=32, ube=None, gap=None)
-    module = SegModule(net, crit).train()
+    crit = FlexCriterion(C, feature_dim=32, **criterion_kwargs(ube=None, gap=None))
+    module = SegModule(net, crit, **module_kwargs()).train()
     sh = net.backbone.style_hallucination
     sh.set_styles(torch.randn(32, 32), torch.rand(32, 32) + 0.5)
     batch = _batch(2, 64, 64)
@@ -153,9 +154,10 @@ def _groups(module: SegModule) -> list[dict]:
 def test_configure_optimizers_mmcv_rule():
     torch.manual_seed(0)
     with pytest.warns(UserWarning):
-        net = DAFormer("mit_b0", num_classes=C, embed_dim=32, feature_distance={"enabled": True})
-    crit = FlexCriterion(C, feature_dim=32, gap={"enabled": True, "proj_dim": 16})
-    module = SegModule(net, crit, lr=1e-4, head_lr_mult=10.0, weight_decay=0.01, decay_rule="mmcv")
+        net = DAFormer("mit_b0", num_classes=C, embed_dim=32, feature_distance=fd_values())
+    crit = FlexCriterion(C, feature_dim=32, **criterion_kwargs(gap={"proj_dim": 16}))
+    # adamw_poly: head ×10, weight decay 0.01, the mmcv rule
+    module = SegModule(net, crit, **module_kwargs("adamw_poly", **{"optimizer.lr": 1e-4}))
     groups = _groups(module)
     setting = {id(p): (g["initial_lr"], g["weight_decay"]) for g in groups for p in g["params"]}
     named = dict(module.named_parameters())
@@ -178,15 +180,15 @@ def test_configure_optimizers_mmcv_rule():
 def test_configure_optimizers_ndim_rule_is_the_synthdrive_one():
     torch.manual_seed(0)
     net = DAFormer("mit_b0", num_classes=C, embed_dim=32)
-    module = SegModule(net, FlexCriterion(C, feature_dim=32, gap=None), lr=1e-3, head_lr_mult=2.0, decay_rule="ndim")
+    crit = FlexCriterion(C, feature_dim=32, **criterion_kwargs(gap=None))
+    module = SegModule(net, crit, **module_kwargs(**{"optimizer.lr": 1e-3, "param_groups.head_lr_mult": 2.0,
+                                                     "param_groups.decay_rule": "ndim"}))
     groups = _groups(module)
     setting = {id(p): (g["initial_lr"], g["weight_decay"]) for g in groups for p in g["params"]}
     for name, p in module.named_parameters():
         head = name.startswith("net.decode_head.")
         wd = 0.0 if (p.ndim <= 1 or name.endswith(".bias")) else 0.01
         assert setting[id(p)] == pytest.approx((2e-3 if head else 1e-3, wd)), name
-    with pytest.raises(ValueError, match="decay_rule"):
-        _groups(SegModule(net, FlexCriterion(C, feature_dim=32, gap=None), decay_rule="x"))
 
 
 def test_loss_normalization_all_is_mmseg_cross_entropy():
@@ -195,14 +197,15 @@ def test_loss_normalization_all_is_mmseg_cross_entropy():
     torch.manual_seed(0)
     logits, labels = torch.randn(2, C, 16, 16), _labels(2, 16, 16)
     ce = F.cross_entropy(logits, labels, ignore_index=255, reduction="none")
-    allpix = FlexCriterion(C, ube=None, gap=None, normalize="all").segmentation_loss(logits, labels)
-    valid = FlexCriterion(C, ube=None, gap=None).segmentation_loss(logits, labels)
+    allpix = FlexCriterion(C, feature_dim=1, **criterion_kwargs(ube=None, gap=None, normalize="all"))
+    valid = FlexCriterion(C, feature_dim=1, **criterion_kwargs(ube=None, gap=None, normalize="valid"))
+    allpix, valid = allpix.segmentation_loss(logits, labels), valid.segmentation_loss(logits, labels)
     assert allpix["loss"].item() == pytest.approx(ce.mean().item(), rel=1e-6)
     assert valid["loss"].item() == pytest.approx(F.cross_entropy(logits, labels, ignore_index=255).item(), rel=1e-6)
     assert allpix["loss"].item() < valid["loss"].item()  # 4 of 16 rows are ignored
     assert torch.equal(allpix["per_image"], valid["per_image"])  # HAS difficulty: valid-pixel mean either way
-    with pytest.raises(ValueError):
-        FlexCriterion(C, normalize="sum")
+    with pytest.raises(ValueError, match="flex.loss_normalization"):
+        FlexCriterion(C, feature_dim=1, **criterion_kwargs(normalize="sum"))
 
 
 def test_hrda_feature_distance_uses_the_lr_view_and_shade_doubles_both_passes():
@@ -211,14 +214,15 @@ def test_hrda_feature_distance_uses_the_lr_view_and_shade_doubles_both_passes():
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match="pretrained"):
         net = HRDA("mit_b0", num_classes=C, hr_crop_size=(64, 64), slide_window=None, embed_dim=32,
-                   attention_embed_dim=16, dropout=0.0, shade={"enabled": True},
-                   feature_distance={"enabled": True, "min_ratio": 0.5})
+                   attention_embed_dim=16, dropout=0.0, shade=shade_values(),
+                   feature_distance=fd_values(min_ratio=0.5))
     with torch.no_grad():
         for p in net.backbone.parameters():
             p.add_(0.05 * torch.randn_like(p))
     sh = net.backbone.style_hallucination
     sh.set_styles(torch.randn(32, 32), torch.rand(32, 32) + 0.5)
-    module = SegModule(net, FlexCriterion(C, feature_dim=32, ube=None, gap=None)).train()
+    module = SegModule(net, FlexCriterion(C, feature_dim=32, **criterion_kwargs(ube=None, gap=None)),
+                       **module_kwargs()).train()
     batch = _batch(2, 128, 128)
     batch["label"][:, 64:, :64] = 13  # a car in the context, outside most detail crops
     rng = copy.deepcopy(sh.rng.bit_generator.state)

@@ -72,9 +72,9 @@ def test_style_consistency_loss_matches_slow_js_formula():
                 n += 1
     assert got.item() == pytest.approx(10.0 * total / n, rel=1e-5)
     same = torch.randn(1, 3, 2, 2).repeat(2, 1, 1, 1)
-    assert style_consistency_loss(same).item() == pytest.approx(0.0, abs=1e-6)
+    assert style_consistency_loss(same, 10.0).item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError):
-        style_consistency_loss(torch.randn(3, 3, 2, 2))
+        style_consistency_loss(torch.randn(3, 3, 2, 2), 10.0)
 
 
 def _fps_slow(points, k, start):
@@ -129,3 +129,18 @@ def test_style_hallucination_module_state_and_determinism():
     assert np.allclose(w.sum(1), 1, atol=1e-5)
     # concentration 0.0156: the draws are nearly one-hot (SHADE's "sparse" mixtures)
     assert np.median(w.max(1)) > 0.9
+
+
+def test_options_are_the_conf_files_every_key_required():
+    """conf/model/shade/ is the one home of the values: every key is required, a missing or
+    unknown one names it and the file; None = off."""
+    from flexseg.models.shade import shade_options
+    from flexseg.utils.config import ConfigError
+    from tests.conf_values import shade_values
+
+    values = shade_values()
+    assert shade_options(values) == values and shade_options(None) == {"enabled": False}
+    with pytest.raises(ConfigError, match=r"missing model\.shade\.interval .*reference\.yaml"):
+        shade_options({k: v for k, v in values.items() if k != "interval"})
+    with pytest.raises(ConfigError, match=r"unknown model\.shade\.styles"):
+        shade_options(values | {"styles": 3})

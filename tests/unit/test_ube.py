@@ -81,7 +81,7 @@ def test_boundary_raises_loss_and_weight_range():
     logits, target, boundary = make(2)
     ce = F.cross_entropy(logits, target, ignore_index=IGN)
     assert ube_loss(logits, target, boundary, alpha=3.0) > ce
-    w = ube_pixel_weights(logits, target, boundary, alpha=3.0)
+    w = ube_pixel_weights(logits, target, boundary, alpha=3.0, eps=1e-6)
     valid = target != IGN
     assert not w.requires_grad
     assert bool((w[~valid] == 0).all())
@@ -103,7 +103,7 @@ def test_single_class_constant_entropy_is_finite():
     logits = torch.zeros(1, 3, 4, 4, requires_grad=True)
     target = torch.ones(1, 4, 4, dtype=torch.long)
     boundary = torch.ones(1, 4, 4, dtype=torch.bool)
-    w = ube_pixel_weights(logits, target, boundary, alpha=3.0)
+    w = ube_pixel_weights(logits, target, boundary, alpha=3.0, eps=1e-6)
     assert torch.allclose(w, torch.full_like(w, 2.5))
     assert ube_loss(logits, target, boundary).item() == pytest.approx(2.5 * math.log(3), rel=1e-6)
 
@@ -113,7 +113,7 @@ def test_weights_carry_no_gradient():
     loss = ube_loss(logits, target, boundary, alpha=3.0)
     (grad,) = torch.autograd.grad(loss, logits)
     # the same loss with constant, detached weights
-    w = ube_pixel_weights(logits, target, boundary, alpha=3.0).detach().clone()
+    w = ube_pixel_weights(logits, target, boundary, alpha=3.0, eps=1e-6).detach().clone()
     logits2 = logits.detach().clone().requires_grad_(True)
     ce = F.cross_entropy(logits2, target, ignore_index=IGN, reduction="none")
     ref = (w * ce).sum() / (target != IGN).sum()
@@ -125,7 +125,7 @@ def test_weights_carry_no_gradient():
 def test_pixel_loss_per_image_means():
     logits, target, boundary = make(5, B=3)
     target[2] = IGN
-    loss_map, valid = ube_pixel_loss(logits, target, boundary)
+    loss_map, valid = ube_pixel_loss(logits, target, boundary, alpha=3.0, eps=1e-6)
     assert loss_map.shape == target.shape and valid.dtype == torch.bool
     assert bool((loss_map[~valid] == 0).all())
     per_image = loss_map.sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)
