@@ -9,7 +9,7 @@ CONSTRAINTS ?= requirements/constraints.txt
 # extras the tests use: W&B logging, the submitit launcher, ruff + pytest
 EXTRAS ?= dev,wandb,slurm,generate,optuna
 
-.PHONY: install lint test test-fast train preview bench constraints clean
+.PHONY: install lint test test-fast mutation train preview bench constraints clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,15 @@ test: lint
 test-fast: lint
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
+# mutation testing of flexseg/flex/ and flexseg/metrics.py ([tool.mutmut] in pyproject.toml,
+# docs/testing.md): ≈ 40 min on one core; MUTANTS="flexseg.flex.ube.*" restricts the run,
+# results are kept in mutants/ (a second run retests only what changed)
+MUTATION_JOBS ?= 1
+MUTANTS ?=
+mutation: install
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
+	$(VENV)/bin/mutmut results
+
 train: install
 	$(PY) -m flexseg.train
 
@@ -42,4 +51,4 @@ constraints: install
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
-	rm -rf logs outputs multirun .pytest_cache build dist *.egg-info
+	rm -rf logs outputs multirun .pytest_cache build dist *.egg-info mutants

@@ -53,7 +53,19 @@ def _vector(values: Iterable[float], name: str = "values") -> np.ndarray:
 
 
 def t_quantile(level: float, df: float) -> float:
-    """Two-sided Student-t quantile t_{(1+level)/2, df}; NaN when df is not positive."""
+    """Two-sided Student-t quantile t_{(1+level)/2, df}; NaN when df is not positive.
+
+    Args:
+        level: coverage of the two-sided interval, in (0, 1) (ValueError otherwise).
+        df: degrees of freedom (may be fractional: Welch–Satterthwaite).
+
+    Returns:
+        The quantile, a float.
+
+    Example:
+        >>> round(t_quantile(0.95, 4), 4)
+        2.7764
+    """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
     if not df > 0:
@@ -63,7 +75,20 @@ def t_quantile(level: float, df: float) -> float:
 
 def mean_half_width(std: float, n: int, level: float = 0.95) -> float:
     """Half width of the t interval of a mean from its sample std (ddof 1) and n:
-    t_{n−1} · std / √n; NaN for n < 2 or a NaN std."""
+    t_{n−1} · std / √n; NaN for n < 2 or a NaN std.
+
+    Args:
+        std: sample standard deviation (ddof 1), in the units of the values.
+        n: number of values.
+        level: coverage of the interval.
+
+    Returns:
+        The half width, in the units of ``std``.
+
+    Example:
+        >>> round(mean_half_width(1.0, 5), 4)  # 2.7764 / √5
+        1.2417
+    """
     if n < 2 or std is None or math.isnan(std):
         return NAN
     return t_quantile(level, n - 1) * float(std) / math.sqrt(n)
@@ -71,7 +96,19 @@ def mean_half_width(std: float, n: int, level: float = 0.95) -> float:
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
     """Student-t interval of the mean of ``values`` [n] (n − 1 degrees of freedom);
-    ``(nan, nan)`` for n < 2. Paired use: ``values`` = the differences a_s − b_s."""
+    ``(nan, nan)`` for n < 2. Paired use: ``values`` = the differences a_s − b_s.
+
+    Args:
+        values: n finite numbers (ValueError on NaN/inf).
+        level: coverage of the interval.
+
+    Returns:
+        ``(low, high)`` in the units of ``values``.
+
+    Example:
+        >>> [round(v, 3) for v in t_interval([1.0, 2.0, 3.0, 4.0, 5.0])]
+        [1.037, 4.963]
+    """
     x = _vector(values)
     if x.size < 2:
         return NAN, NAN
@@ -84,7 +121,21 @@ def bootstrap_interval(values: Sequence[float], level: float = 0.95, n_resamples
                        seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` [n]: ``n_resamples`` draws
     of n values with replacement from a ``numpy`` generator seeded with ``seed``; the
-    (1 − level)/2 and (1 + level)/2 quantiles of the resampled means. ``(nan, nan)`` for n < 2."""
+    (1 − level)/2 and (1 + level)/2 quantiles of the resampled means. ``(nan, nan)`` for n < 2.
+
+    Args:
+        values: n finite numbers.
+        level: coverage of the interval.
+        n_resamples: number of bootstrap resamples (≥ 1).
+        seed: seed of the generator (the interval is a function of the inputs).
+
+    Returns:
+        ``(low, high)`` in the units of ``values``.
+
+    Example:
+        >>> [round(v, 3) for v in bootstrap_interval([1.0, 2.0, 3.0, 4.0, 5.0], n_resamples=2000)]
+        [1.8, 4.2]
+    """
     x = _vector(values)
     if x.size < 2:
         return NAN, NAN
@@ -102,7 +153,21 @@ def sign_flip_p(differences: Sequence[float], exact_max_n: int = SIGNFLIP_EXACT_
     vectors σ ∈ {−1, 1}^n with |mean(σ·d)| ≥ |mean(d)|. Exact (all 2^n vectors) for
     n ≤ ``exact_max_n``; else (1 + hits) / (1 + ``n_resamples``) random vectors from a
     generator seeded with ``seed``. NaN for n = 0. The smallest exact p is 2 / 2^n
-    (0.25 for 3 pairs, 0.0625 for 5, 0.002 for 10)."""
+    (0.25 for 3 pairs, 0.0625 for 5, 0.002 for 10).
+
+    Args:
+        differences: the n paired differences a_s − b_s.
+        exact_max_n: largest n enumerated exactly.
+        n_resamples: random sign vectors beyond ``exact_max_n``.
+        seed: seed of the generator of those sign vectors.
+
+    Returns:
+        The p-value in (0, 1].
+
+    Example:
+        >>> sign_flip_p([1.0, 2.0, 3.0])  # only all-plus and all-minus reach |mean| 2: 2 of 8
+        0.25
+    """
     d = _vector(differences, "differences")
     n = d.size
     if n == 0:
@@ -125,7 +190,18 @@ def sign_flip_p(differences: Sequence[float], exact_max_n: int = SIGNFLIP_EXACT_
 def wilcoxon_p(differences: Sequence[float]) -> float:
     """Two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``: zero differences
     dropped, exact null distribution for small n without ties). 1.0 when every difference
-    is 0; NaN for n = 0."""
+    is 0; NaN for n = 0.
+
+    Args:
+        differences: the n paired differences a_s − b_s.
+
+    Returns:
+        The p-value.
+
+    Example:
+        >>> wilcoxon_p([1.0, 2.0, 3.0, 4.0, 5.0])  # all ranks positive: 2 of 2^5 sign patterns
+        0.0625
+    """
     d = _vector(differences, "differences")
     if d.size == 0:
         return NAN
@@ -136,7 +212,18 @@ def wilcoxon_p(differences: Sequence[float]) -> float:
 
 def paired_t_p(differences: Sequence[float]) -> float:
     """Two-sided one-sample t-test p-value of mean(d) = 0 (≡ ``scipy.stats.ttest_rel``);
-    NaN for n < 2 or when every difference is equal (no spread)."""
+    NaN for n < 2 or when every difference is equal (no spread).
+
+    Args:
+        differences: the n paired differences a_s − b_s.
+
+    Returns:
+        The p-value.
+
+    Example:
+        >>> round(paired_t_p([1.0, 2.0, 3.0, 4.0, 5.0]), 4)  # t = 3 / (1.581 / √5) = 4.24, 4 df
+        0.0132
+    """
     d = _vector(differences, "differences")
     if d.size < 2 or np.all(d == d[0]):
         return NAN
@@ -147,7 +234,20 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[
     """Welch's unequal-variance comparison of two independent samples a [n_a], b [n_b]:
     ``(Δ = mean(a) − mean(b), low, high, p)`` with the t interval on Welch–Satterthwaite
     degrees of freedom. Interval and p are NaN when an arm has < 2 values or both
-    variances are 0; Δ is NaN when an arm is empty."""
+    variances are 0; Δ is NaN when an arm is empty.
+
+    Args:
+        a: the n_a values of arm a.
+        b: the n_b values of arm b.
+        level: coverage of the interval.
+
+    Returns:
+        ``(delta, low, high, p)``; delta and the interval in the units of the inputs.
+
+    Example:
+        >>> [round(v, 3) for v in welch([1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0])]
+        [-3.5, -5.732, -1.268, 0.01]
+    """
     x, y = _vector(a, "a"), _vector(b, "b")
     if x.size == 0 or y.size == 0:
         return NAN, NAN, NAN, NAN
@@ -189,7 +289,26 @@ TEST_NAMES = {"signflip": "sign-flip", "wilcoxon": "Wilcoxon", "t": "paired t"}
 
 def paired(differences: Sequence[float], ci: str = "t", test: str = "signflip", level: float = 0.95,
            n_resamples: int = BOOTSTRAP_RESAMPLES, n_a: int | None = None, n_b: int | None = None) -> Comparison:
-    """Paired comparison from the differences d [n] (a_s − b_s, one per shared seed)."""
+    """Paired comparison from the differences d [n] (a_s − b_s, one per shared seed).
+
+    Args:
+        differences: the n differences a_s − b_s.
+        ci: interval method, ``"t"`` or ``"bootstrap"``.
+        test: p-value, ``"signflip"``, ``"wilcoxon"`` or ``"t"``.
+        level: coverage of the interval.
+        n_resamples: bootstrap resamples (``ci="bootstrap"``).
+        n_a, n_b: run counts of the arms to report (default n).
+
+    Returns:
+        A :class:`Comparison` (``paired=True``); no interval and no p-value for n < 2.
+
+    Example:
+        >>> c = paired([0.5, 1.0, 1.5])
+        >>> c.delta, c.p_value, c.n_pairs, c.test
+        (1.0, 0.25, 3, 'sign-flip')
+        >>> [round(v, 3) for v in (c.low, c.high)]
+        [-0.242, 2.242]
+    """
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {CI_METHODS}, got {ci!r}")
     if test not in TESTS:
@@ -207,7 +326,21 @@ def paired(differences: Sequence[float], ci: str = "t", test: str = "signflip", 
 
 def unpaired(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Comparison:
     """Welch comparison of two independent arms (any ``ci``/``test`` choice falls back to
-    Welch's t: the paired methods need pairs)."""
+    Welch's t: the paired methods need pairs).
+
+    Args:
+        a: values of arm a.
+        b: values of arm b.
+        level: coverage of the interval.
+
+    Returns:
+        A :class:`Comparison` (``paired=False``, ``n_pairs=0``).
+
+    Example:
+        >>> c = unpaired([1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0])
+        >>> c.delta, c.paired, c.interval, (c.n_a, c.n_b)
+        (-3.5, False, 'Welch t', (3, 4))
+    """
     delta, low, high, p = welch(a, b, level)
     return Comparison(delta, low, high, low, high, p, 0, len(a), len(b), False, "Welch t", "Welch t")
 
@@ -218,7 +351,21 @@ def compare(a: Sequence[tuple[int, float]], b: Sequence[tuple[int, float]], ci: 
 
     Paired by seed when each arm holds each seed once and they share at least one seed
     (then unmatched seeds are dropped); else Welch. Returns the :class:`Comparison` and
-    the seeds dropped from a and from b (empty when unpaired)."""
+    the seeds dropped from a and from b (empty when unpaired).
+
+    Args:
+        a: ``(seed, value)`` of each run of arm a.
+        b: ``(seed, value)`` of each run of arm b.
+        ci, test, level, n_resamples: as in :func:`paired`.
+
+    Returns:
+        ``(comparison, seeds dropped from a, seeds dropped from b)``.
+
+    Example:
+        >>> c, drop_a, drop_b = compare([(0, 50.0), (1, 51.0), (2, 52.5)], [(0, 49.0), (1, 50.5), (3, 48.0)])
+        >>> c.paired, c.n_pairs, c.delta, drop_a, drop_b  # d = (1.0, 0.5) on seeds 0 and 1
+        (True, 2, 0.75, [2], [3])
+    """
     a = [(int(s), float(v)) for s, v in a if v is not None and math.isfinite(float(v))]
     b = [(int(s), float(v)) for s, v in b if v is not None and math.isfinite(float(v))]
     seeds_a, seeds_b = [s for s, _ in a], [s for s, _ in b]
@@ -236,7 +383,22 @@ def seeds_needed(effect: float, sd_diff: float, level: float = 0.95, power: floa
     """Smallest number of paired seeds n for which a two-sided paired t-test at
     1 − ``level`` detects a true mean difference ``effect`` with probability ``power``,
     given the standard deviation ``sd_diff`` of the per-seed differences (noncentral t).
-    Raises ValueError for a non-positive effect or spread."""
+    Raises ValueError for a non-positive effect or spread.
+
+    Args:
+        effect: the true mean difference to detect (units of the metric).
+        sd_diff: standard deviation of the per-seed differences (same units).
+        level: 1 − significance level of the test.
+        power: required probability of detection.
+        max_n: give up (ValueError) beyond this many seeds.
+
+    Returns:
+        The number of seeds n ≥ 2.
+
+    Example:
+        >>> seeds_needed(1.0, 1.0), seeds_needed(0.5, 1.0)
+        (10, 34)
+    """
     if not effect > 0 or not sd_diff > 0:
         raise ValueError(f"effect and sd_diff must be positive, got {effect}, {sd_diff}")
     for n in range(2, max_n + 1):

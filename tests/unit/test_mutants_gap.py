@@ -1,0 +1,278 @@
+"""GAP tests written against the mutants that survived ``make mutation`` (docs/testing.md).
+
+They pin what the other GAP tests left open: ``gap_loss`` on a single pixel, τ = 0, every
+input check (by its message), the ``PrototypeBank`` defaults of docs/design.md §3 and the
+edges of its argument ranges (one class, momentum 0 and 1, max_weight 1), the class quota
+of the boundary-pixel choice when only some classes are present, feature maps one pixel
+high, and the parameters of the criterion's projection head. Expected values are computed
+here by hand or by loops, never by the code under test.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from flexseg.flex.gap import PrototypeBank, gap_loss, sample_boundary_indices
+from tests.integration.test_configs import compose_cfg
+
+
+def criterion(overrides: list[str], feature_dim: int):
+    """``flexseg.build.build_criterion`` of the composed config, for decoder features of
+    ``feature_dim`` channels (before and after build_criterion takes feature_dim itself)."""
+    from flexseg.build import build_criterion
+
+    cfg = compose_cfg([*overrides, f"model.embed_dim={feature_dim}"])
+    if "feature_dim" in inspect.signature(build_criterion).parameters:
+        return build_criterion(cfg, feature_dim=feature_dim)
+    return build_criterion(cfg)
+
+
+# ----------------------------------------------------------------------------- gap_loss
+def test_gap_loss_of_a_single_pixel_by_hand():
+    f = torch.tensor([[0.6, 0.8]])
+    protos = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[-1.0, 0.0], [0.0, -1.0]]])  # C=2, G=2
+    weights = torch.tensor([[1.0, 2.5], [1.0, 1.0]])
+    tau = 0.5
+    dots = [0.6, 0.8, -0.6, -0.8]  # ⟨f, p_j⟩ in the order c·G + g
+    lse = math.log(sum(math.exp(d / tau) for d in dots))
+    expected = -2.5 * (0.8 / tau - lse)  # pixel of pair (0, 1), weight 2.5
+    got = gap_loss(f, torch.tensor([0]), torch.tensor([1]), protos, weights, tau=tau)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_gap_loss_of_two_pixels_is_their_weighted_mean():
+    f = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    protos = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])  # C=2, G=1
+    weights = torch.tensor([[2.0], [1.0]])
+    tau = 1.0
+    lse = math.log(math.e + 1.0)  # both pixels: dots (1, 0) or (0, 1)
+    expected = (2.0 * (lse - 1.0) + 1.0 * (lse - 1.0)) / 2
+    got = gap_loss(f, torch.tensor([0, 1]), torch.tensor([0, 0]), protos, weights, tau=tau)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("tau", [0.0, -0.07])
+def test_gap_loss_rejects_a_non_positive_tau(tau):
+    f = F.normalize(torch.randn(3, 4), dim=1)
+    c = torch.zeros(3, dtype=torch.long)
+    with pytest.raises(ValueError, match="tau must be > 0"):
+        gap_loss(f, c, c, torch.randn(2, 1, 4), torch.ones(2, 1), tau=tau)
+
+
+def _good():
+    f = F.normalize(torch.randn(3, 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    c = torch.tensor([0, 1, 1])
+    return f, c, torch.tensor([0, 2, 1]), torch.randn(2, 3, 4), torch.ones(2, 3)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"features": torch.randn(4)}, "features must be a float tensor"),
+        ({"features": [[0.0, 1.0, 0.0, 0.0]] * 3}, "features must be a float tensor"),
+        ({"features": torch.ones(3, 4, dtype=torch.long)}, "features must be a float tensor"),
+        ({"classes": torch.zeros(3, 1, dtype=torch.long)}, r"classes must be a tensor \[N\] with N = 3"),
+        ({"classes": [0, 1, 1]}, r"classes must be a tensor \[N\]"),
+        ({"classes": torch.zeros(2, dtype=torch.long)}, r"classes must be a tensor \[N\] with N = 3"),
+        ({"granularities": [0, 0, 0]}, r"granularities must be a tensor \[N\]"),
+        ({"granularities": torch.zeros(3, 1, dtype=torch.long)}, r"granularities must be a tensor \[N\]"),
+        ({"classes": torch.zeros(3)}, "classes must be an integer tensor"),
+        ({"granularities": torch.zeros(3, dtype=torch.bool)}, "granularities must be an integer tensor"),
+        ({"classes": torch.tensor([0, -1, 1])}, r"classes must lie in \[0, 2\)"),
+        ({"classes": torch.tensor([0, 2, 1])}, r"classes must lie in \[0, 2\)"),
+        ({"granularities": torch.tensor([0, -1, 1])}, r"granularities must lie in \[0, 3\)"),
+        ({"granularities": torch.tensor([0, 3, 1])}, r"granularities must lie in \[0, 3\)"),
+        ({"prototypes": torch.randn(2, 3, 5)}, "prototypes must be"),
+        ({"prototypes": torch.randn(6, 4)}, "prototypes must be"),
+        ({"weights": torch.ones(3, 2)}, "weights must be"),
+    ],
+)
+def test_each_gap_loss_check_names_the_bad_input(change, message):
+    f, c, g, p, w = _good()
+    args = {"features": f, "classes": c, "granularities": g, "prototypes": p, "weights": w, **change}
+    with pytest.raises(ValueError, match=message):
+        gap_loss(args["features"], args["classes"], args["granularities"], args["prototypes"], args["weights"])
+
+
+# ----------------------------------------------------------------------------- PrototypeBank
+def test_bank_defaults_of_design_section_3():
+    bank = PrototypeBank(4)
+    assert tuple(bank.prototypes.shape) == (4, 3, 256)  # num_granularities=3, dim=256
+    assert bank.prototypes.dtype == torch.float32
+    assert bank.counts.dtype == torch.int64 and tuple(bank.counts.shape) == (4, 3)
+    assert torch.allclose(bank.prototypes.norm(dim=-1), torch.ones(4, 3), atol=1e-6)
+    # deterministic initial prototypes: normalized N(0, 1) draws of a generator seeded with 0
+    expected = F.normalize(torch.randn(4, 3, 256, generator=torch.Generator().manual_seed(0)), dim=-1)
+    assert torch.equal(bank.prototypes, expected)
+
+
+def test_bank_default_max_weight_is_5_for_unseen_pairs():
+    bank = PrototypeBank(2, 2, 3)
+    f = F.normalize(torch.tensor([[1.0, 2.0, 2.0]]), dim=1)
+    bank.update(f, torch.tensor([0]), torch.tensor([1]))
+    assert bank.weights().tolist() == [[5.0, 1.0], [5.0, 5.0]]
+
+
+def test_bank_counts_stay_integers_through_updates():
+    bank = PrototypeBank(2, 1, 2)
+    for _ in range(3):
+        bank.update(torch.tensor([[1.0, 0.0]]), torch.tensor([1]), torch.tensor([0]))
+    assert bank.counts.dtype == torch.int64 and bank.counts.tolist() == [[0], [3]]
+    assert bank.weights().tolist() == [[5.0], [1.0]]
+
+
+def test_bank_of_one_class_one_granularity_and_dimension_one():
+    bank = PrototypeBank(1, 1, 1)
+    assert tuple(bank.prototypes.shape) == (1, 1, 1) and abs(float(bank.prototypes)) == pytest.approx(1.0)
+    bank.update(torch.tensor([[-3.0], [-1.0]]), torch.tensor([0, 0]), torch.tensor([0, 0]))
+    assert bank.prototypes.tolist() == [[[-1.0]]] and bank.counts.tolist() == [[1]]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((0,), "num_classes, num_granularities and dim must be ≥ 1"),
+    ((3, 0), "num_classes, num_granularities and dim must be ≥ 1"),
+    ((3, 3, 0), "num_classes, num_granularities and dim must be ≥ 1"),
+    ((0, 0, 0), "num_classes, num_granularities and dim must be ≥ 1"),
+])
+def test_bank_rejects_empty_sizes(args, message):
+    with pytest.raises(ValueError, match=message):
+        PrototypeBank(*args)
+
+
+@pytest.mark.parametrize("momentum", [-0.01, 1.01, 1.5, 2.0])
+def test_bank_rejects_momentum_outside_0_1(momentum):
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\]"):
+        PrototypeBank(2, 1, 2, momentum=momentum)
+
+
+def test_bank_momentum_0_follows_the_latest_mean_and_1_keeps_the_first():
+    a, b = torch.tensor([[3.0, 4.0]]), torch.tensor([[0.0, -2.0]])
+    pair = (torch.tensor([0]), torch.tensor([0]))
+    follow, keep = PrototypeBank(1, 1, 2, momentum=0.0), PrototypeBank(1, 1, 2, momentum=1.0)
+    for bank in (follow, keep):
+        bank.update(a, *pair)  # first update copies the (normalized) mean
+        assert torch.allclose(bank.prototypes[0, 0], torch.tensor([0.6, 0.8]))
+        bank.update(b, *pair)
+    assert torch.allclose(follow.prototypes[0, 0], torch.tensor([0.0, -1.0]))
+    assert torch.allclose(keep.prototypes[0, 0], torch.tensor([0.6, 0.8]))
+    assert follow.counts.tolist() == keep.counts.tolist() == [[2]]
+
+
+@pytest.mark.parametrize("max_weight", [1.0, 1.5])
+def test_max_weight_from_the_config_down_to_1(max_weight):
+    crit = criterion(["flex.gap.max_pixels=64", f"flex.gap.max_weight={max_weight}", "flex.gap.proj_dim=4"], 4)
+    assert crit.bank.weights().tolist() == [[1.0] * 3] * 19  # nothing seen yet
+    f = F.normalize(torch.randn(2, 4, generator=torch.Generator().manual_seed(1)), dim=1)
+    crit.bank.update(f, torch.tensor([0, 0]), torch.tensor([0, 0]))
+    w = crit.bank.weights()
+    assert float(w[0, 0]) == 1.0 and bool((w.flatten()[1:] == max_weight).all())
+
+
+@pytest.mark.parametrize("max_weight", [0.99, 0.0])
+def test_max_weight_below_1_is_rejected(max_weight):
+    with pytest.raises(ValueError, match="max_weight"):
+        criterion([f"flex.gap.max_weight={max_weight}"], 4)
+
+
+# ----------------------------------------------------------------------------- pixel choice
+def ref_choice(lab: torch.Tensor, gran: torch.Tensor, num_classes: int, max_pixels: int, keys: torch.Tensor) -> list[int]:
+    """docs/design.md §3: candidates are pixels with granularity ≥ 0 and 0 ≤ label < C; each
+    present class takes its ⌊k/K_c⌋ candidates of smallest first key (ties by position), the
+    leftover budget goes to the other candidates of smallest second key."""
+    lab, gran = lab.reshape(-1).tolist(), gran.reshape(-1).tolist()
+    cand = [i for i in range(len(lab)) if gran[i] >= 0 and 0 <= lab[i] < num_classes]
+    classes = sorted({lab[i] for i in cand})
+    if not classes:
+        return []
+    quota = max_pixels // len(classes)
+    chosen: set[int] = set()
+    for c in classes:
+        chosen.update(sorted((i for i in cand if lab[i] == c), key=lambda i: (float(keys[0, i]), i))[:quota])
+    rest = sorted((i for i in cand if i not in chosen), key=lambda i: (float(keys[1, i]), i))
+    chosen.update(rest[: max(max_pixels - len(chosen), 0)])
+    return sorted(chosen)
+
+
+def _choice_case(case: str, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    B, h, w, C = 2, 6, 7, 6
+    gran = torch.randint(0, 3, (B, h, w), generator=g)
+    if case == "two of six classes":  # quota = k // 2, not k // 6
+        lab = torch.where(torch.rand(B, h, w, generator=g) < 0.8, 1, 4)
+    elif case == "one class":  # quota = k, no refill
+        lab = torch.full((B, h, w), 2)
+    elif case == "a class with one candidate":
+        lab = torch.where(torch.rand(B, h, w, generator=g) < 0.5, 0, 3)
+        lab[0, 0, 0] = 5
+        gran[lab == 5] = -1
+        gran[1, 2, 3], lab[1, 2, 3] = 1, 5
+    else:  # "labels equal to C": not candidates even inside a band
+        lab = torch.randint(0, C + 1, (B, h, w), generator=g)
+    return lab, gran, C
+
+
+@pytest.mark.parametrize("case", ["two of six classes", "one class", "a class with one candidate", "labels equal to C"])
+@pytest.mark.parametrize("k", [3, 10, 25])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_class_quota_counts_only_the_classes_present(case, k, seed):
+    lab, gran, C = _choice_case(case, seed)
+    gen = torch.Generator().manual_seed(100 + seed)
+    keys = torch.rand(2, lab.numel(), generator=torch.Generator().set_state(gen.get_state()))  # the same draws
+    index, valid = sample_boundary_indices(lab, gran, C, max_pixels=k, generator=gen)
+    assert index[valid].tolist() == ref_choice(lab, gran, C, k, keys)
+
+
+def test_class_quota_by_hand():
+    # classes 1 (many candidates) and 4 (three) of C = 6, k = 4: quota 2 each, nothing left over
+    lab = torch.tensor([[[1, 1, 1, 1, 1, 1, 4, 4, 4]]])
+    gran = torch.zeros_like(lab)
+    index, valid = sample_boundary_indices(lab, gran, 6, max_pixels=4, generator=torch.Generator().manual_seed(0))
+    picked = lab.reshape(-1)[index[valid]].tolist()
+    assert sorted(picked) == [1, 1, 4, 4]
+
+
+# ----------------------------------------------------------------------------- through the criterion
+def test_feature_maps_one_pixel_high_are_downsampled_and_sampled():
+    # labels 4×12 → features 1×3 take rows 0, columns 0, 4, 8: labels (0, 1, 1); with k=3 the
+    # first two pixels see two labels (granularity 0), the third only label 1
+    crit = criterion(["flex.kernel_sizes=[3]", "flex.ube.enabled=false", "flex.gap.proj_dim=4"], 4).eval()
+    labels = torch.ones(1, 4, 12, dtype=torch.long)
+    labels[:, :, :4] = 0
+    logits = torch.randn(1, 19, 4, 12, generator=torch.Generator().manual_seed(0))
+    out = crit(logits, torch.randn(1, 4, 1, 3, generator=torch.Generator().manual_seed(1)), labels)
+    assert float(out["gap_num_pixels"]) == 2.0
+    loss_gap = float(out["loss_gap"].detach())
+    assert math.isfinite(loss_gap) and loss_gap > 0
+
+
+@pytest.mark.parametrize(("feature_dim", "proj_dim"), [(6, 4), (8, 8)])
+def test_projection_head_parameters(feature_dim, proj_dim):
+    # conv1 D→D without bias (BN follows), BN (weight, bias), conv2 D→P with bias
+    crit = criterion([f"flex.gap.proj_dim={proj_dim}"], feature_dim)
+    n = sum(p.numel() for p in crit.parameters())
+    assert n == feature_dim * feature_dim + 2 * feature_dim + feature_dim * proj_dim + proj_dim
+
+
+def test_one_sampled_pixel_is_not_averaged_with_padding():
+    # flex.gap.max_pixels=1: one valid row among the fixed-size indices; the loss is that
+    # pixel's −log softmax_j(⟨f, p_j⟩/τ)[pair] (fresh bank: weights 1), whichever pixel it is
+    crit = criterion(["flex.kernel_sizes=[3]", "flex.ube.enabled=false", "flex.gap.max_pixels=1",
+                      "flex.gap.proj_dim=4"], 4).eval()
+    tau = float(compose_cfg().flex.gap.tau)
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[:, :, 4:] = 1
+    feats = torch.randn(1, 4, 1, 1, generator=torch.Generator().manual_seed(2)).expand(1, 4, 8, 8).contiguous()
+    out = crit(torch.zeros(1, 19, 8, 8), feats, labels)
+    assert float(out["gap_num_pixels"]) == 1.0
+    with torch.no_grad():
+        f = crit.projection(feats)[0, :, 0, 0].double()  # the same unit vector at every pixel
+    protos = crit.bank.prototypes.reshape(-1, f.numel()).double()
+    dots = [float(p @ f) / tau for p in protos]
+    lse = math.log(sum(math.exp(d) for d in dots))
+    per_pair = {c: lse - dots[c] for c in (0, 1)}  # pairs (c, g=0) of the two classes, index c·1 + 0
+    got = float(out["loss_gap"].detach())
+    assert any(got == pytest.approx(v, rel=1e-5) for v in per_pair.values()), (got, per_pair)

@@ -1,0 +1,245 @@
+"""HAS tests written against the mutants that survived ``make mutation`` (docs/testing.md).
+
+They pin what the other HAS tests left open: the thresholds' defaults and clamping, the
+edges of every argument range (one sample, batch 1, ema 0 and 1, one step, one batch per
+epoch), the sampler's default seed, the random stream documented in flexseg/flex/has.py
+(re-drawn here with the same generator calls), the bound on pending batches, the two
+resume paths where fed-back batches are skipped, old checkpoints without the newer state
+keys, non-finite losses in the middle of a batch and a multi-rank sampler used without a
+process group. Expected values are computed here by hand or by loops.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from flexseg.flex.has import HardnessAwareSampler, linear_threshold, sigmoid_threshold, threshold
+
+
+def sig(t: float, k: float = 0.05, m: float = 50.0) -> float:
+    return 1.0 / (1.0 + math.exp(k * (t - m)))
+
+
+def softmax(h: list[float], temperature: float = 1.0) -> list[float]:
+    e = [math.exp(v / temperature) for v in h]
+    return [v / sum(e) for v in e]
+
+
+# ----------------------------------------------------------------------------- thresholds
+def test_threshold_defaults_are_the_sigmoid_with_k_005_and_midpoint_50():
+    assert threshold(0.0) == pytest.approx(sig(0.0)) and threshold(0.0) == pytest.approx(0.9241418)
+    assert threshold(50.0) == 0.5
+    assert threshold(100.0) == pytest.approx(sig(100.0))
+    assert sigmoid_threshold(50.0) == 0.5 and sigmoid_threshold(0.0) == pytest.approx(0.9241418)
+
+
+@pytest.mark.parametrize(("t", "expected"), [(-10.0, 1.0), (-100.0, 1.0), (0.0, 1.0), (25.0, 0.75), (100.0, 0.0), (150.0, 0.0)])
+def test_linear_threshold_is_clamped_to_0_1(t, expected):
+    assert linear_threshold(t) == pytest.approx(expected)
+    assert threshold(t, "linear") == pytest.approx(expected)
+
+
+def test_unknown_schedule_names_the_choices():
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        threshold(10.0, "cosine")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        HardnessAwareSampler(4, 2, schedule="cosine")
+
+
+# ----------------------------------------------------------------------------- argument ranges
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"num_samples": 0}, "num_samples must be ≥ 1"),
+    ({"batch_size": 0}, "batch_size must be ≥ 1"),
+    ({"temperature": 0.0}, "temperature must be > 0"),
+    ({"temperature": -1.0}, "temperature must be > 0"),
+    ({"ema": -0.1}, r"ema must be in \[0, 1\]"),
+    ({"ema": 1.5}, r"ema must be in \[0, 1\]"),
+    ({"ema": 2.0}, r"ema must be in \[0, 1\]"),
+    ({"total_steps": 0}, "total_steps must be ≥ 1 or None"),
+    ({"batches_per_epoch": 0}, "batches_per_epoch must be ≥ 1 or None"),
+    ({"rank": 2, "world_size": 2}, "need 0 ≤ rank < world_size"),
+])
+def test_out_of_range_arguments_are_named(kwargs, message):
+    args = {"num_samples": 4, "batch_size": 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        HardnessAwareSampler(**args)
+
+
+def test_other_messages():
+    s = HardnessAwareSampler(4, 2)
+    with pytest.raises(ValueError, match="total_steps must be ≥ 1"):
+        s.set_progress(0, total_steps=0)
+    with pytest.raises(ValueError, match="indices and losses must have the same length"):
+        s.update([0, 1], [1.0])
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, 4\)"):
+        s.update([4], [1.0])
+    with pytest.raises(ValueError, match="HardnessAwareSampler state has num_samples=4"):
+        HardnessAwareSampler(5, 2).load_state_dict(s.state_dict())
+
+
+def test_one_sample_and_batch_size_one():
+    assert list(HardnessAwareSampler(1, 3)) == [[0, 0, 0]]  # one epoch = max(1, 1 // 3) = 1 batch
+    s = HardnessAwareSampler(3, 1, batches_per_epoch=4)
+    batches = list(s)
+    assert len(batches) == 4 and all(len(b) == 1 and 0 <= b[0] < 3 for b in batches)
+
+
+def test_one_batch_per_epoch():
+    s = HardnessAwareSampler(4, 4)  # 4 // 4 = 1 batch per epoch
+    assert len(s) == 1 and len(list(s)) == 1 and len(list(s)) == 1
+    s = HardnessAwareSampler(10, 2, batches_per_epoch=1)
+    assert len(s) == 1 and len(list(s)) == 1
+
+
+def test_one_total_step():
+    s = HardnessAwareSampler(4, 2, total_steps=1)
+    assert s.threshold() == pytest.approx(sig(0.0))
+    s.update([0, 1], [1.0, 1.0])
+    assert s.threshold() == pytest.approx(sig(100.0))  # progress 100 % after one step
+    s.set_progress(0, total_steps=1)
+    assert s.threshold() == pytest.approx(sig(0.0))
+
+
+@pytest.mark.parametrize(("ema", "h0"), [(0.0, 5.0), (1.0, 2.0), (0.5, 3.5)])
+def test_ema_0_keeps_the_latest_loss_and_1_the_first(ema, h0):
+    s = HardnessAwareSampler(2, 1, schedule="none", ema=ema)
+    s.update([0], [2.0])
+    s.update([0], [5.0])
+    s.update([1], [3.0])
+    assert s.probabilities().tolist() == pytest.approx(softmax([h0, 3.0]))
+
+
+def test_non_finite_losses_are_skipped_and_the_rest_of_the_batch_still_counts():
+    s = HardnessAwareSampler(4, 4, schedule="none")
+    s.update([0, 1, 2], [1.0, float("nan"), 3.0])
+    s.update([3, 0], [float("inf"), 2.0])  # index 0 seen: 0.9·1 + 0.1·2 = 1.1
+    # seen: 0 (1.1) and 2 (3.0); unseen 1 and 3 take their mean 2.05
+    assert s.probabilities().tolist() == pytest.approx(softmax([1.1, 2.05, 3.0, 2.05]))
+
+
+def test_a_multi_rank_sampler_without_process_group_learns_from_its_own_losses():
+    s = HardnessAwareSampler(4, 1, schedule="none", rank=1, world_size=2)
+    s.update([2], [4.0])
+    assert s.probabilities().tolist() == pytest.approx(softmax([4.0, 4.0, 4.0, 4.0]))
+    s.update([0], [0.0])
+    assert s.probabilities().tolist() == pytest.approx(softmax([0.0, 2.0, 4.0, 2.0]))
+
+
+# ----------------------------------------------------------------------------- the stream
+def _take(sampler: HardnessAwareSampler, n: int) -> list[list[int]]:
+    return list(itertools.islice(iter(sampler), n))
+
+
+def test_default_seed_is_0():
+    assert _take(HardnessAwareSampler(50, 3, midpoint=0.0), 6) == _take(HardnessAwareSampler(50, 3, midpoint=0.0, seed=0), 6)
+    assert _take(HardnessAwareSampler(50, 3, midpoint=0.0), 6) != _take(HardnessAwareSampler(50, 3, midpoint=0.0, seed=1), 6)
+
+
+@pytest.mark.parametrize("draw", ["iteration", "index"])
+def test_the_documented_stream(draw):
+    """Each global batch of M indices: M float64 uniforms r, M uniform ints, M draws from
+    softmax(h/T) (with replacement), all from the sampler's generator; a slot is a hard
+    draw iff r > threshold (the first r for the whole batch with draw="iteration")."""
+    n, M, seed, T = 9, 4, 5, 0.5
+    s = HardnessAwareSampler(n, M, midpoint=0.0, temperature=T, seed=seed, draw=draw, batches_per_epoch=100)
+    thr = sig(0.0, m=0.0)  # progress stays 0 without total_steps: threshold 0.5
+    g = torch.Generator().manual_seed(seed)
+    h, seen = [0.0] * n, [False] * n
+    it = iter(s)
+    for step in range(8):
+        r = torch.rand(M, generator=g, dtype=torch.float64)
+        uniform = torch.randint(n, (M,), generator=g)
+        known = [h[i] for i in range(n) if seen[i]]
+        fill = sum(known) / len(known) if known else 0.0
+        p = torch.tensor(softmax([h[i] if seen[i] else fill for i in range(n)], T), dtype=torch.float64)
+        hard = torch.multinomial(p, M, replacement=True, generator=g)
+        rr = r[:1].expand(M) if draw == "iteration" else r
+        expected = [int(hard[j]) if float(rr[j]) > thr else int(uniform[j]) for j in range(M)]
+        batch = next(it)
+        assert batch == expected, step
+        losses = [0.5 * i + 0.1 * step for i in batch]
+        s.update(batch, losses)
+        for i, loss in zip(batch, losses):
+            h[i] = 0.9 * h[i] + 0.1 * loss if seen[i] else loss
+            seen[i] = True
+
+
+def test_at_most_1024_pending_batches_are_kept():
+    s = HardnessAwareSampler(4, 2, schedule="none", batches_per_epoch=5000)
+    _take(s, 1030)  # never fed back
+    pending = s.state_dict()["pending"]
+    assert len(pending) == 1024 and [pos for pos, _ in pending] == list(range(6, 1030))
+    assert s.hard_mask(5) is None  # forgotten
+    assert s.hard_mask(6) == [True, True] and s.hard_mask(1029) == [True, True]
+
+
+# ----------------------------------------------------------------------------- resume
+def _run_and_save(**kwargs):
+    a = HardnessAwareSampler(40, 2, midpoint=0.0, seed=2, **kwargs)
+    it = iter(a)
+    drawn = [next(it) for _ in range(3)]  # prefetched, nothing fed back yet
+    return a, it, drawn, a.state_dict()
+
+
+def test_resume_after_some_pending_batches_were_fed_back():
+    a, it, drawn, state = _run_and_save()
+    b = HardnessAwareSampler(40, 2, midpoint=0.0, seed=2)
+    b.load_state_dict(state)
+    for s in (a, b):
+        s.update(drawn[0], [1.0, 2.0])  # the oldest pending batch is consumed before b replays it
+    jt = iter(b)
+    assert [next(jt), next(jt)] == drawn[1:]  # replay skips the consumed batch
+    assert next(jt) == next(it)  # then new draws, the same as the uninterrupted run
+
+
+def test_resume_after_every_pending_batch_was_fed_back():
+    a, it, drawn, state = _run_and_save()
+    b = HardnessAwareSampler(40, 2, midpoint=0.0, seed=2)
+    b.load_state_dict(state)
+    for s in (a, b):
+        for batch in drawn:
+            s.update(batch, [1.0, 0.5])
+    assert next(iter(b)) == next(it)
+
+
+def test_resume_keeps_hard_masks_counters_and_total_steps():
+    a = HardnessAwareSampler(40, 2, midpoint=0.0, seed=2, total_steps=10)
+    _take(a, 4)
+    a.update([0, 1], [1.0, 2.0])
+    state = a.state_dict()
+    b = HardnessAwareSampler(40, 2, midpoint=0.0, seed=2)  # total_steps unknown: taken from the state
+    b.load_state_dict(state)
+    assert b.total_steps == 10 and b.threshold() == pytest.approx(a.threshold()) == pytest.approx(sig(10.0, m=0.0))
+    assert b.hard_fraction == a.hard_fraction and b.num_draws == a.num_draws == 8
+    for pos in range(1, 4):
+        assert b.hard_mask(pos) == a.hard_mask(pos) is not None
+    assert any(any(a.hard_mask(pos)) for pos in range(1, 4)) and not all(all(a.hard_mask(pos)) for pos in range(1, 4))
+    c = HardnessAwareSampler(40, 2, midpoint=0.0, seed=2, total_steps=20)  # the constructor's value wins
+    c.load_state_dict(state)
+    assert c.total_steps == 20 and c.threshold() == pytest.approx(sig(5.0, m=0.0))
+
+
+def test_checkpoint_without_the_newer_keys():
+    a = HardnessAwareSampler(6, 2, schedule="none", seed=1)
+    _take(a, 2)
+    state = {k: v for k, v in a.state_dict().items() if k not in ("pending_hard", "num_draws", "num_hard_draws")}
+    b = HardnessAwareSampler(6, 2, schedule="none", seed=1)
+    b.load_state_dict(state)
+    assert b.hard_fraction == 0.0 and b.hard_mask(0) is None
+    b.update([0, 1], [1.0, 1.0])  # consumes a pending batch that has no saved mask
+    _take(b, 2)  # one replayed, one new draw: all hard with schedule "none"
+    assert b.num_draws == 2 and b.hard_fraction == 1.0
+
+
+def test_loaded_state_is_float64_difficulties_and_bool_mask():
+    a = HardnessAwareSampler(3, 1, schedule="none")
+    a.update([0, 2], [0.5, 2.0])
+    state = a.state_dict()
+    state["h"], state["seen"] = state["h"].float(), state["seen"].to(torch.uint8)
+    b = HardnessAwareSampler(3, 1, schedule="none")
+    b.load_state_dict(state)
+    p = b.probabilities()
+    assert p.dtype == torch.float64 and p.tolist() == pytest.approx(softmax([0.5, 1.25, 2.0]))
