@@ -9,7 +9,6 @@ here by hand or by loops, never by the code under test.
 """
 from __future__ import annotations
 
-import inspect
 import math
 
 import pytest
@@ -26,9 +25,7 @@ def criterion(overrides: list[str], feature_dim: int):
     from flexseg.build import build_criterion
 
     cfg = compose_cfg([*overrides, f"model.embed_dim={feature_dim}"])
-    if "feature_dim" in inspect.signature(build_criterion).parameters:
-        return build_criterion(cfg, feature_dim=feature_dim)
-    return build_criterion(cfg)
+    return build_criterion(cfg, feature_dim=feature_dim)
 
 
 # ----------------------------------------------------------------------------- gap_loss
