@@ -25,8 +25,14 @@ def _cfg(tmp_path, extra=()):
 
 def read_wandb_records(path):
     """The protobuf ``Record``s of an offline ``run-*.wandb`` file (LevelDB-style log:
-    7-byte header, 32 KiB blocks, chunk header crc32/len/type)."""
+    7-byte header, 32 KiB blocks, chunk header crc32/len/type). The W&B service process
+    writes the file; ``wandb.teardown()`` shuts it down first, so the file is complete even
+    when the service lags behind (seen on a loaded 2-core machine)."""
     import struct
+
+    import wandb
+
+    wandb.teardown()
 
     from wandb.proto import wandb_internal_pb2 as pb
 
