@@ -125,11 +125,10 @@ def build_trainer(cfg: DictConfig, callbacks=None, loggers=None) -> L.Trainer:
     loss feedback (HAS difficulties, the stream position of exact resume) is part of
     training, not an option. A ``LearningRateMonitor`` is dropped when there is no logger.
     """
-    from flexseg.data.feedback import SamplerFeedback
+    from flexseg.data.feedback import add_feedback
 
     callbacks = list(callbacks or [])
-    if not any(isinstance(cb, SamplerFeedback) for cb in callbacks):
-        callbacks.insert(0, SamplerFeedback())
+    add_feedback(callbacks)
     if not loggers:  # LearningRateMonitor needs a logger: drop it rather than fail
         from lightning.pytorch.callbacks import LearningRateMonitor
 

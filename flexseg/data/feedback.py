@@ -17,7 +17,7 @@ import lightning as L
 
 from flexseg.data.samplers import HardnessDiagnostics, LossFeedbackSampler, feed_back
 
-__all__ = ["SamplerFeedback", "training_sampler", "require_feedback", "ensure_feedback"]
+__all__ = ["SamplerFeedback", "training_sampler", "require_feedback", "ensure_feedback", "add_feedback"]
 
 
 def training_sampler(trainer: Any) -> LossFeedbackSampler | None:
@@ -60,11 +60,26 @@ def ensure_feedback(callbacks: list[Any]) -> bool:
         >>> ensure_feedback(cbs), ensure_feedback(cbs), len(cbs)
         (True, False, 1)
     """
-    if not any(isinstance(cb, SamplerFeedback) for cb in callbacks):
-        callbacks.insert(0, SamplerFeedback())
+    if add_feedback(callbacks):
         return True
     require_feedback(callbacks)
     return False
+
+
+def add_feedback(callbacks: list[Any]) -> bool:
+    """Insert a :class:`SamplerFeedback` first into ``callbacks`` (changed in place) when it
+    holds none; True when one was added. Used by :func:`flexseg.build.build_trainer` and
+    :func:`ensure_feedback`.
+
+    Example:
+        >>> cbs = [SamplerFeedback()]
+        >>> add_feedback(cbs), add_feedback([])
+        (False, True)
+    """
+    if any(isinstance(cb, SamplerFeedback) for cb in callbacks):
+        return False
+    callbacks.insert(0, SamplerFeedback())
+    return True
 
 
 class SamplerFeedback(L.Callback):
