@@ -12,10 +12,17 @@
 #               flex=off, seeds 0-2 per point; 4 px / 800 steps is main10 (24 runs, ≈ 2.7 h)
 #   grid_width  the grid's model.embed_dim=256 point (6 runs; ≈ 1 h each on 2 CPU cores)
 #   report10 | report_ablation5 | report_grid   flexseg.report with the paired comparison
+#   status      runs finished / started / total of each of the four sweeps above (trains nothing)
 #   bash experiments/synthdrive.sh main10 report10    (not part of the default "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# CPU numerics depend on the number of torch threads (the order of float reductions): the
+# committed figures were made with 2; another count gives different (equally valid) runs.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 PY=${PY:-.venv/bin/python}
+# The grid's long runs keep a last.ckpt every 100 steps, so a lost machine costs at most that
+# much (results unchanged: checkpointing draws no random numbers; report ignores the key).
+CKPT=callbacks.model_checkpoint.every_n_train_steps=100
 OUT=${OUT:-logs/experiments/synth}
 OUT10=${OUT10:-logs/experiments/synth10}
 RESULTS10=${RESULTS10:-experiments/results}
@@ -27,9 +34,21 @@ stages=(${stages[*]})
 # Same command line as a plain `python -m flexseg.train seed=S hydra.run.dir=DIR [overrides]`,
 # plus resume=true: an interrupted run continues from its last.ckpt (a run directory holding
 # a checkpoint is never trained over from step 0).
+# In `status` mode (the `status` stage) it only counts: finished, started (a checkpoint), total.
+MODE=run
+n_done=0 n_started=0 n_total=0
 run_one() {
   local dir=$1 seed=$2
   shift 2
+  if [[ $MODE == status ]]; then
+    n_total=$((n_total + 1))
+    if [[ -f "$dir/results.json" ]]; then
+      n_done=$((n_done + 1))
+    elif [[ -d "$dir/checkpoints" ]]; then
+      n_started=$((n_started + 1))
+    fi
+    return 0
+  fi
   if [[ -f "$dir/results.json" ]]; then
     echo "skip $dir (results.json exists)"
     return 0
@@ -48,7 +67,8 @@ pair() {
   done
 }
 
-for stage in "${stages[@]}"; do
+run_stage() {
+  local stage=$1 sweep
   case "$stage" in
     main)  # issue 4: FLEX-Seg (GAP+UBE+HAS) vs the plain-CE baseline, 3 seeds, same budget.
       # The committed 3-seed figures drew HAS per image (flex.has.draw=index, the behaviour before
@@ -84,10 +104,10 @@ for stage in "${stages[@]}"; do
         run_one "$OUT10/ablation/gap_ube/$seed" "$seed" flex.has.enabled=false
       done ;;
     grid)  # experiments/synthdrive_grid.md: one factor at a time around the default point
-      for px in 0 8 12; do pair "$OUT10/grid/px$px" "0 1 2" "data.misalignment_px=$px"; done
-      pair "$OUT10/grid/steps2400" "0 1 2" trainer.max_steps=2400 ;;
+      for px in 0 8 12; do pair "$OUT10/grid/px$px" "0 1 2" "data.misalignment_px=$px" "$CKPT"; done
+      pair "$OUT10/grid/steps2400" "0 1 2" trainer.max_steps=2400 "$CKPT" ;;
     grid_width)  # the grid's reference-head-width point: ≈ 15x the cost of a default run on the CPU
-      pair "$OUT10/grid/embed256" "0 1 2" model.embed_dim=256 ;;
+      pair "$OUT10/grid/embed256" "0 1 2" model.embed_dim=256 "$CKPT" ;;
     report10)  # H1, H2 of experiments/synthdrive_grid.md (95 %, Bonferroni 98.75 %, robustness)
       $PY -m flexseg.report "$OUT10/main" --group-by folder --out "$RESULTS10/synthdrive10_main"
       $PY -m flexseg.report "$OUT10/main" --group-by folder --level 0.9875 --out "$RESULTS10/synthdrive10_main_bonferroni"
@@ -102,7 +122,20 @@ for stage in "${stages[@]}"; do
         --out "$RESULTS10/synthdrive10_ablation_vs_ube" ;;
     report_grid)  # Δ against misalignment (4 px = main10, all 10 seeds) and the other points
       $PY -m flexseg.report "$OUT10/main" "$OUT10/grid" --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid" ;;
-    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|report10|report_ablation5|report_grid)" >&2
+    status)  # how far each seed-powered sweep is (runs finished / started / total); trains nothing
+      MODE=status
+      for sweep in main10 ablation5 grid grid_width; do
+        n_done=0 n_started=0 n_total=0
+        run_stage "$sweep"
+        printf '%-11s %3d/%d runs finished, %d started (resume with the same stage)\n' \
+          "$sweep" "$n_done" "$n_total" "$n_started"
+      done
+      MODE=run ;;
+    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|report10|report_ablation5|report_grid|status)" >&2
        exit 2 ;;
   esac
+}
+
+for stage in "${stages[@]}"; do
+  run_stage "$stage"
 done

@@ -3,7 +3,7 @@
 A *run* is a directory holding ``results.json`` and Hydra's ``.hydra/config.yaml`` +
 ``.hydra/overrides.yaml``; any folder above runs (a multirun folder, a sweep) is searched
 recursively. Runs are grouped by their command-line overrides minus ``seed``,
-``hydra.*``, ``paths.*`` (:data:`DEFAULT_IGNORED`, plus ``--ignore``), so the seeds of
+``hydra.*``, ``paths.*``, checkpoint settings (:data:`DEFAULT_IGNORED`, plus ``--ignore``), so the seeds of
 one configuration form one group; or, with ``group_by="folder"``, by their parent folder.
 """
 from __future__ import annotations
@@ -23,8 +23,10 @@ __all__ = ["DEFAULT_IGNORED", "GROUP_BY", "NoRunsError", "Run", "common_override
 
 log = logging.getLogger(__name__)
 
-#: Override keys never used to tell groups apart (besides ``seed``).
-DEFAULT_IGNORED: tuple[str, ...] = ("seed", "hydra.*", "paths.*", "ckpt_path", "resume", "tags")
+#: Override keys never used to tell groups apart (besides ``seed``): where a run writes,
+#: how it resumes and how often it checkpoints do not change its results.
+DEFAULT_IGNORED: tuple[str, ...] = ("seed", "hydra.*", "paths.*", "ckpt_path", "resume", "tags",
+                                    "callbacks.model_checkpoint.*")
 #: The ways of grouping runs: by their overrides, or by their parent folder.
 GROUP_BY = ("overrides", "folder")
 

@@ -203,18 +203,22 @@ def test_ignore_leaves_keys_out_of_grouping(tmp_path):
     root = tmp_path / "runs"
     for px in (0, 4):
         for seed in (0, 1):
+            ckpt = ["callbacks.model_checkpoint.every_n_train_steps=100"] if seed else []
             write_run(root / f"px{px}" / str(seed), seed,
-                      [f"data.misalignment_px={px}", "data.batch_size=2", "database=x", "tags=[a]"], 0.40 + 0.01 * px + 0.01 * seed,
-                      px=px)
+                      [f"data.misalignment_px={px}", "data.batch_size=2", "database=x", "tags=[a]", *ckpt],
+                      0.40 + 0.01 * px + 0.01 * seed, px=px)
     runs = report.load_runs([root])
-    # seed, hydra.*, paths.*, tags are never group keys; data.batch_size and database are shared
-    assert runs[0].group() == "data.batch_size=2 data.misalignment_px=0 database=x"
+    # seed, hydra.*, paths.*, tags, checkpoint settings are never group keys; data.batch_size and
+    # database are shared
+    assert runs[0].group() == runs[1].group() == "data.batch_size=2 data.misalignment_px=0 database=x"
     assert sorted(set(report.group_labels(runs))) == ["data.misalignment_px=0", "data.misalignment_px=4"]
     ignore = (*report.DEFAULT_IGNORED, "data.misalignment_px")
     assert runs[0].group(ignore) == runs[3].group(ignore) == "data.batch_size=2 database=x"
     # a prefix pattern "data.*" covers data.misalignment_px and data.batch_size but not "database"
     assert runs[3].group((*report.DEFAULT_IGNORED, "data.*")) == "database=x"
-    assert runs[3].group_overrides(("data.*", "seed", "hydra.*", "tags")) == {"database": "x"}
+    # an explicit pattern list replaces the defaults (checkpoint settings count again)
+    assert runs[3].group_overrides(("data.*", "seed", "hydra.*", "tags")) == {
+        "database": "x", "callbacks.model_checkpoint.every_n_train_steps": "100"}
     out = tmp_path / "out"
     assert report.main([str(root), "--out", str(out), "--ignore", "data.misalignment_px"]) == 0
     summary = pd.read_csv(out / "report.csv")
