@@ -12,6 +12,7 @@
 #               flex=off, seeds 0-2 per point; 4 px / 800 steps is main10 (24 runs, ≈ 2.7 h)
 #   grid_width  the grid's model.embed_dim=256 point (6 runs; ≈ 1 h each on 2 CPU cores)
 #   report10 | report_ablation5 | report_grid   flexseg.report with the paired comparison
+#   grid_px | report_grid_px   the grid's misalignment points alone (G1; report stops unless complete)
 #   status      runs finished / started / total of each of the four sweeps above (trains nothing)
 #   bash experiments/synthdrive.sh main10 report10    (not part of the default "all")
 set -euo pipefail
@@ -67,6 +68,25 @@ pair() {
   done
 }
 
+# grid_px: the grid's misalignment points (G1), the first 18 runs of `grid`.
+grid_px() {
+  local px
+  for px in 0 8 12; do pair "$OUT10/grid/px$px" "0 1 2" "data.misalignment_px=$px" "$CKPT"; done
+}
+
+# require_complete STAGE...: stop (exit 3) unless every run of the stages has its results.json;
+# the declared rule analyses a stage only once it is complete (experiments/synthdrive_grid.md).
+require_complete() {
+  local stage
+  MODE=status n_done=0 n_started=0 n_total=0
+  for stage in "$@"; do run_stage "$stage"; done
+  MODE=run
+  if ((n_done < n_total)); then
+    echo "$*: $n_done/$n_total runs finished; the declared rule reports only complete stages" >&2
+    exit 3
+  fi
+}
+
 run_stage() {
   local stage=$1 sweep
   case "$stage" in
@@ -104,23 +124,32 @@ run_stage() {
         run_one "$OUT10/ablation/gap_ube/$seed" "$seed" flex.has.enabled=false
       done ;;
     grid)  # experiments/synthdrive_grid.md: one factor at a time around the default point
-      for px in 0 8 12; do pair "$OUT10/grid/px$px" "0 1 2" "data.misalignment_px=$px" "$CKPT"; done
+      grid_px
       pair "$OUT10/grid/steps2400" "0 1 2" trainer.max_steps=2400 "$CKPT" ;;
     grid_width)  # the grid's reference-head-width point: ≈ 15x the cost of a default run on the CPU
       pair "$OUT10/grid/embed256" "0 1 2" model.embed_dim=256 "$CKPT" ;;
     report10)  # H1, H2 of experiments/synthdrive_grid.md (95 %, Bonferroni 98.75 %, robustness)
+      require_complete main10
       $PY -m flexseg.report "$OUT10/main" --group-by folder --out "$RESULTS10/synthdrive10_main"
       $PY -m flexseg.report "$OUT10/main" --group-by folder --level 0.9875 --out "$RESULTS10/synthdrive10_main_bonferroni"
       $PY -m flexseg.report "$OUT10/main" --group-by folder --test wilcoxon --ci bootstrap \
         --out "$RESULTS10/synthdrive10_main_wilcoxon_bootstrap" ;;
     report_ablation5)  # H3a/H3b; seeds 0-4 of main10 are the "all" row and the baseline (5-9 dropped, with a warning)
+      require_complete main10 ablation5
       $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder --out "$RESULTS10/synthdrive10_ablation"
       $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder --level 0.9875 \
         --out "$RESULTS10/synthdrive10_ablation_bonferroni"
       $PY -m flexseg.report "$OUT10/main" "$OUT10/ablation" --group-by folder \
         --baseline flex.gap.enabled=false flex.ube.enabled=true flex.has.enabled=false \
         --out "$RESULTS10/synthdrive10_ablation_vs_ube" ;;
+    grid_px)  # the misalignment points alone (the first 18 runs of grid)
+      grid_px ;;
+    report_grid_px)  # G1 alone, once its 18 runs are complete (the rest of the grid may still run)
+      require_complete main10 grid_px
+      $PY -m flexseg.report "$OUT10/main" "$OUT10/grid/px0" "$OUT10/grid/px8" "$OUT10/grid/px12" \
+        --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid_px" ;;
     report_grid)  # Δ against misalignment (4 px = main10, all 10 seeds) and the other points
+      require_complete main10 grid
       $PY -m flexseg.report "$OUT10/main" "$OUT10/grid" --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid" ;;
     status)  # how far each seed-powered sweep is (runs finished / started / total); trains nothing
       MODE=status
@@ -131,7 +160,7 @@ run_stage() {
           "$sweep" "$n_done" "$n_total" "$n_started"
       done
       MODE=run ;;
-    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|report10|report_ablation5|report_grid|status)" >&2
+    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|grid_px|report10|report_ablation5|report_grid_px|report_grid|status)" >&2
        exit 2 ;;
   esac
 }

@@ -72,6 +72,26 @@ def test_grid_runs_checkpoint_every_100_steps(tmp_path):
     assert sum("trainer.max_steps=2400" in c for c in calls) == 6
 
 
+def test_grid_px_is_the_first_18_grid_runs(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _, px_calls = run_script(tmp_path / "a", "grid_px")
+    _, grid_calls = run_script(tmp_path / "b", "grid")
+    strip = lambda calls, root: [c.replace(str(root), "") for c in calls]  # noqa: E731
+    assert strip(px_calls, tmp_path / "a") == strip(grid_calls, tmp_path / "b")[:18]
+
+
+def test_reports_refuse_incomplete_stages_and_run_once_complete(partial_sweep):
+    result = subprocess.run(["bash", str(SCRIPT), "report_grid_px"], capture_output=True, text=True,
+                            env={**os.environ, "PY": "false", "OUT10": str(partial_sweep / "synth10")})
+    assert result.returncode == 3
+    assert "main10 grid_px: 1/38 runs finished" in result.stderr
+    _, calls = run_script(partial_sweep, "main10", "grid_px", "report_grid_px")
+    out10 = partial_sweep / "synth10"
+    assert calls[-1] == (f"2 -m flexseg.report {out10}/main {out10}/grid/px0 {out10}/grid/px8 {out10}/grid/px12 "
+                         f"--x data.misalignment_px --out experiments/results/synthdrive10_grid_px")
+
+
 def test_unknown_stage_is_an_error(tmp_path):
     out = subprocess.run(["bash", str(SCRIPT), "mian10"], capture_output=True, text=True,
                          env={**os.environ, "OUT10": str(tmp_path)})
