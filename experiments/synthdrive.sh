@@ -13,6 +13,7 @@
 #   grid_width  the grid's model.embed_dim=256 point (6 runs; ≈ 1 h each on 2 CPU cores)
 #   report10 | report_ablation5 | report_grid   flexseg.report with the paired comparison
 #   grid_px | report_grid_px   the grid's misalignment points alone (G1; report stops unless complete)
+#   report_grid_width   G3 from grid_width's 6 runs (report_grid covers G1, G2: the px and 2400-step points)
 #   status      runs finished / started / total of each of the four sweeps above (trains nothing)
 #   bash experiments/synthdrive.sh main10 report10    (not part of the default "all")
 set -euo pipefail
@@ -148,9 +149,13 @@ run_stage() {
       require_complete main10 grid_px
       $PY -m flexseg.report "$OUT10/main" "$OUT10/grid/px0" "$OUT10/grid/px8" "$OUT10/grid/px12" \
         --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid_px" ;;
-    report_grid)  # Δ against misalignment (4 px = main10, all 10 seeds) and the other points
+    report_grid)  # Δ against misalignment (4 px = main10, all 10 seeds) and at 2400 steps (G1, G2)
       require_complete main10 grid
-      $PY -m flexseg.report "$OUT10/main" "$OUT10/grid" --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid" ;;
+      $PY -m flexseg.report "$OUT10/main" "$OUT10/grid/px0" "$OUT10/grid/px8" "$OUT10/grid/px12" "$OUT10/grid/steps2400" \
+        --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid" ;;
+    report_grid_width)  # G3: the width-256 point against its own flex=off runs (its own stage, as it runs ≈ 6 h)
+      require_complete grid_width
+      $PY -m flexseg.report "$OUT10/grid/embed256" --group-by folder --out "$RESULTS10/synthdrive10_grid_width" ;;
     status)  # how far each seed-powered sweep is (runs finished / started / total); trains nothing
       MODE=status
       for sweep in main10 ablation5 grid grid_width; do
@@ -160,7 +165,7 @@ run_stage() {
           "$sweep" "$n_done" "$n_total" "$n_started"
       done
       MODE=run ;;
-    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|grid_px|report10|report_ablation5|report_grid_px|report_grid|status)" >&2
+    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|grid_px|report10|report_ablation5|report_grid_px|report_grid|report_grid_width|status)" >&2
        exit 2 ;;
   esac
 }

@@ -92,6 +92,18 @@ def test_reports_refuse_incomplete_stages_and_run_once_complete(partial_sweep):
                          f"--x data.misalignment_px --out experiments/results/synthdrive10_grid_px")
 
 
+def test_grid_reports_read_their_own_points(tmp_path):
+    _, calls = run_script(tmp_path, "main10", "grid", "report_grid", "grid_width", "report_grid_width")
+    out10 = tmp_path / "synth10"
+    reports = [c for c in calls if "flexseg.report" in c]
+    grid = " ".join(f"{out10}/grid/{p}" for p in ("px0", "px8", "px12", "steps2400"))
+    assert reports == [
+        f"2 -m flexseg.report {out10}/main {grid} --x data.misalignment_px --out experiments/results/synthdrive10_grid",
+        f"2 -m flexseg.report {out10}/grid/embed256 --group-by folder --out experiments/results/synthdrive10_grid_width",
+    ]
+    assert calls.index(reports[0]) == 20 + 24  # after main10 and grid, before grid_width
+
+
 def test_unknown_stage_is_an_error(tmp_path):
     out = subprocess.run(["bash", str(SCRIPT), "mian10"], capture_output=True, text=True,
                          env={**os.environ, "OUT10": str(tmp_path)})
