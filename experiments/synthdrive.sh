@@ -69,19 +69,28 @@ pair() {
   done
 }
 
-# grid_px: the grid's misalignment points (G1), the first 18 runs of `grid`.
+# The grid's misalignment amplitudes (G1) and their run folders <OUT10>/grid/px<A>.
+GRID_PX=(0 8 12)
+PX_DIRS=("${GRID_PX[@]/#/$OUT10/grid/px}")
+
+# grid_px: the grid's misalignment points, the first 18 runs of `grid`.
 grid_px() {
   local px
-  for px in 0 8 12; do pair "$OUT10/grid/px$px" "0 1 2" "data.misalignment_px=$px" "$CKPT"; done
+  for px in "${GRID_PX[@]}"; do pair "$OUT10/grid/px$px" "0 1 2" "data.misalignment_px=$px" "$CKPT"; done
+}
+
+# count_runs STAGE...: n_done / n_started / n_total over the runs of the stages (trains nothing).
+count_runs() {
+  local stage
+  MODE=status n_done=0 n_started=0 n_total=0
+  for stage in "$@"; do run_stage "$stage"; done
+  MODE=run
 }
 
 # require_complete STAGE...: stop (exit 3) unless every run of the stages has its results.json;
 # the declared rule analyses a stage only once it is complete (experiments/synthdrive_grid.md).
 require_complete() {
-  local stage
-  MODE=status n_done=0 n_started=0 n_total=0
-  for stage in "$@"; do run_stage "$stage"; done
-  MODE=run
+  count_runs "$@"
   if ((n_done < n_total)); then
     echo "$*: $n_done/$n_total runs finished; the declared rule reports only complete stages" >&2
     exit 3
@@ -147,24 +156,20 @@ run_stage() {
       grid_px ;;
     report_grid_px)  # G1 alone, once its 18 runs are complete (the rest of the grid may still run)
       require_complete main10 grid_px
-      $PY -m flexseg.report "$OUT10/main" "$OUT10/grid/px0" "$OUT10/grid/px8" "$OUT10/grid/px12" \
-        --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid_px" ;;
+      $PY -m flexseg.report "$OUT10/main" "${PX_DIRS[@]}" --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid_px" ;;
     report_grid)  # Δ against misalignment (4 px = main10, all 10 seeds) and at 2400 steps (G1, G2)
       require_complete main10 grid
-      $PY -m flexseg.report "$OUT10/main" "$OUT10/grid/px0" "$OUT10/grid/px8" "$OUT10/grid/px12" "$OUT10/grid/steps2400" \
+      $PY -m flexseg.report "$OUT10/main" "${PX_DIRS[@]}" "$OUT10/grid/steps2400" \
         --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid" ;;
     report_grid_width)  # G3: the width-256 point against its own flex=off runs (its own stage, as it runs ≈ 6 h)
       require_complete grid_width
       $PY -m flexseg.report "$OUT10/grid/embed256" --group-by folder --out "$RESULTS10/synthdrive10_grid_width" ;;
     status)  # how far each seed-powered sweep is (runs finished / started / total); trains nothing
-      MODE=status
       for sweep in main10 ablation5 grid grid_width; do
-        n_done=0 n_started=0 n_total=0
-        run_stage "$sweep"
+        count_runs "$sweep"
         printf '%-11s %3d/%d runs finished, %d started (resume with the same stage)\n' \
           "$sweep" "$n_done" "$n_total" "$n_started"
-      done
-      MODE=run ;;
+      done ;;
     *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|grid_px|report10|report_ablation5|report_grid_px|report_grid|report_grid_width|status)" >&2
        exit 2 ;;
   esac
