@@ -10,7 +10,8 @@
 #   ablation5   GAP, UBE, GAP+UBE (HAS off), seeds 0-4; "all" and the baseline are main10's (15 runs, ≈ 70 min)
 #   grid        experiments/synthdrive_grid.md: misalignment 0/8/12 px, 2400 steps; FLEX-Seg vs
 #               flex=off, seeds 0-2 per point; 4 px / 800 steps is main10 (24 runs, ≈ 2.7 h)
-#   grid_width  the grid's model.embed_dim=256 point (6 runs; ≈ 1 h each on 2 CPU cores)
+#   grid_width  the grid's model.embed_dim=256 point (6 runs; 35-90 min each on 2 CPU cores, by machine);
+#               run it with OUT10=experiments/runs/synth10 so finished runs can be committed (experiments/runs/README.md)
 #   report10 | report_ablation5 | report_grid   flexseg.report with the paired comparison
 #   grid_px | report_grid_px   the grid's misalignment points alone (G1; report stops unless complete)
 #   report_grid_width   G3 from grid_width's 6 runs (report_grid covers G1, G2: the px and 2400-step points)
@@ -161,7 +162,7 @@ run_stage() {
       require_complete main10 grid
       $PY -m flexseg.report "$OUT10/main" "${PX_DIRS[@]}" "$OUT10/grid/steps2400" \
         --x data.misalignment_px --out "$RESULTS10/synthdrive10_grid" ;;
-    report_grid_width)  # G3: the width-256 point against its own flex=off runs (its own stage, as it runs ≈ 6 h)
+    report_grid_width)  # G3: the width-256 point against its own flex=off runs (its own stage, as it runs 4-9 h)
       require_complete grid_width
       $PY -m flexseg.report "$OUT10/grid/embed256" --group-by folder --out "$RESULTS10/synthdrive10_grid_width" ;;
     status)  # how far each seed-powered sweep is (runs finished / started / total); trains nothing
