@@ -24,6 +24,7 @@ from flexseg.utils.console import print_results
 from flexseg.utils.extras import apply_extras
 from flexseg.utils.precision import set_tf32
 from flexseg.utils.resume import checkpoint_step, keep_csv_metrics, resume_checkpoint
+from flexseg.utils.run_lock import run_dir_lock
 from flexseg.utils.wandb_run import assign_run_ids, finish_runs, write_summary
 
 #: ``results_summary`` lives in flexseg.report.results now (``from flexseg.train import results_summary`` keeps working).
@@ -62,6 +63,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test, write ``results.json``; returns the results summary."""
     validate_config(cfg)
     output_dir = check_output_dir(cfg.paths.output_dir)
+    with run_dir_lock(output_dir):  # one process per run directory (flexseg/utils/run_lock.py)
+        return _train(cfg, output_dir)
+
+
+def _train(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     set_tf32(bool(cfg.get("tf32", True)))
 

@@ -1,4 +1,5 @@
-"""Guards against bad runs: non-finite loss, unwritable output, wrong checkpoint, SIGTERM."""
+"""Guards against bad runs: non-finite loss, unwritable output, a busy run directory, wrong checkpoint,
+SIGTERM."""
 import os
 import signal
 import subprocess
@@ -46,6 +47,23 @@ def test_unwritable_output_dir_fails_before_training(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="not writable"):
         check_output_dir(blocker / "run")
+
+
+def test_second_training_into_a_busy_run_dir_stops_before_touching_it(tmp_path):
+    from omegaconf import open_dict
+
+    from flexseg.train import train
+    from flexseg.utils.run_lock import RANK_VARIABLES, run_dir_lock
+
+    if any(os.environ.get(key, "0") not in ("", "0") for key in RANK_VARIABLES):
+        pytest.skip("runs as a non-zero rank: no lock is taken")
+    cfg = compose_cfg([*TINY, "trainer=debug"])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path)
+    with run_dir_lock(tmp_path):  # stands for a sweep already training into tmp_path
+        with pytest.raises(ConfigError, match=r"another process \(pid \d+\) is training into"):
+            train(cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".flexseg.lock"]
 
 
 def test_checkpoint_of_another_model_lists_mismatched_keys(tmp_path):
