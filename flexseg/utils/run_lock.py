@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from flexseg.utils.config import ConfigError
 
@@ -66,7 +67,7 @@ def run_dir_lock(output_dir: str | os.PathLike) -> Iterator[None]:
         handle.close()  # closing the file releases the lock
 
 
-def _acquire(handle, output_dir: str | os.PathLike) -> None:
+def _acquire(handle: IO[str], output_dir: str | os.PathLike) -> None:
     """Take the exclusive lock on the open lock file and write this pid into it."""
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
