@@ -10,7 +10,7 @@
 #   ablation5   GAP, UBE, GAP+UBE (HAS off), seeds 0-4; "all" and the baseline are main10's (15 runs, ≈ 70 min)
 #   grid        experiments/synthdrive_grid.md: misalignment 0/8/12 px, 2400 steps; FLEX-Seg vs
 #               flex=off, seeds 0-2 per point; 4 px / 800 steps is main10 (24 runs, ≈ 2.7 h)
-#   grid_width  the grid's model.embed_dim=256 point (6 runs; 35-90 min each on 2 CPU cores, by machine);
+#   grid_width  the grid's model.embed_dim=256 point (6 runs; 41-90 min each on 2 CPU cores, by machine);
 #               run it with OUT10=experiments/runs/synth10 so finished runs can be committed (experiments/runs/README.md)
 #   report10 | report_ablation5 | report_grid   flexseg.report with the paired comparison
 #   grid_px | report_grid_px   the grid's misalignment points alone (G1; report stops unless complete)
