@@ -15,6 +15,7 @@
 #   report10 | report_ablation5 | report_grid   flexseg.report with the paired comparison
 #   grid_px | report_grid_px   the grid's misalignment points alone (G1; report stops unless complete)
 #   report_grid_width   G3 from grid_width's 6 runs (report_grid covers G1, G2: the px and 2400-step points)
+#   exploratory  experiments/results/exploratory.md: differences of gains, one arm's change (from runs.csv)
 #   status      runs finished / started / total of each of the four sweeps above (trains nothing)
 #   bash experiments/synthdrive.sh main10 report10    (not part of the default "all")
 set -euo pipefail
@@ -165,13 +166,15 @@ run_stage() {
     report_grid_width)  # G3: the width-256 point against its own flex=off runs (its own stage, as it runs 4-9 h)
       require_complete grid_width
       $PY -m flexseg.report "$OUT10/grid/embed256" --group-by folder --out "$RESULTS10/synthdrive10_grid_width" ;;
+    exploratory)  # the exploratory paired contrasts quoted in the docs (from the committed runs.csv tables)
+      $PY experiments/exploratory.py ;;
     status)  # how far each seed-powered sweep is (runs finished / started / total); trains nothing
       for sweep in main10 ablation5 grid grid_width; do
         count_runs "$sweep"
         printf '%-11s %3d/%d runs finished, %d started (resume with the same stage)\n' \
           "$sweep" "$n_done" "$n_total" "$n_started"
       done ;;
-    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|grid_px|report10|report_ablation5|report_grid_px|report_grid|report_grid_width|status)" >&2
+    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|grid_px|report10|report_ablation5|report_grid_px|report_grid|report_grid_width|exploratory|status)" >&2
        exit 2 ;;
   esac
 }
