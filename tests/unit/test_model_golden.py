@@ -149,12 +149,12 @@ def test_model_config_unchanged(case):
 @pytest.mark.parametrize("name", [_param(n) for n in NETWORKS])
 def test_network_state_dict_unchanged(name):
     golden = json.loads(GOLDEN_NETWORKS.read_text())[name]
-    key_hash, value_hash = digests(build_network(NETWORKS[name]))
+    net = build_network(NETWORKS[name])
+    key_hash, value_hash = digests(net)
     assert key_hash == golden["keys"], "state-dict keys changed"
     if value_hash == golden["values"]:
         return  # bitwise the recorded weights
     # another CPU's vector kernels: the same draws, rounded differently in the last bits
-    net = build_network(NETWORKS[name])
     bad = fingerprint_mismatches(fingerprints(net), json.loads(GOLDEN_FINGERPRINTS.read_text())[name])
     assert not bad, f"initial weights changed (registration order or RNG use): {bad[:5]} ({len(bad)} tensors)"
 
