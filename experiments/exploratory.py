@@ -18,6 +18,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
+from flexseg.report.tables import fmt_delta_ci, fmt_p
 from flexseg.stats import paired
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -29,7 +30,6 @@ Term = tuple[int, str, str]
 MAIN10 = "synthdrive10_main"
 GRID = "synthdrive10_grid"
 WIDTH = "synthdrive10_grid_width"
-PILOT = "synthdrive_main"
 PILOT_PX = "synthdrive_misalignment"
 PILOT_ABL = "synthdrive_ablation"
 
@@ -112,10 +112,6 @@ def per_seed(terms: Sequence[Term], metric: str, tables: dict[str, dict]) -> dic
     return {s: sum(c * float(tables[folder][(group, s)][metric]) for c, folder, group in terms if c) for s in seeds}
 
 
-def fmt(x: float) -> str:
-    return f"{x:+.2f}".replace("-", "−")
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS / "exploratory.md")
@@ -130,9 +126,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for metric in metrics:
             values = per_seed(terms, metric, tables)
             c = paired(list(values.values()))
-            ci = f"[{fmt(c.low)}, {fmt(c.high)}]" if c.n_pairs >= 2 else "(n < 2)"
-            seeds = ", ".join(f"{s}: {fmt(v)}" for s, v in values.items())
-            lines.append(f"| {section} | {label} | {metric} | {fmt(c.delta)} {ci} | {c.p_value:.2f} | {c.n_pairs} | {seeds} |")
+            seeds = ", ".join(f"{s}: {v:+.2f}" for s, v in values.items())
+            lines.append(f"| {section} | {label} | {metric} | {fmt_delta_ci(c.delta, c.low, c.high)} | {fmt_p(c.p_value)} "
+                         f"| {c.n_pairs} | {seeds} |")
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"→ {args.out}")

@@ -186,8 +186,10 @@ if __name__ == "__main__":  # regenerate the golden values (intended changes onl
     GOLDEN.mkdir(exist_ok=True)
     configs = {case: OmegaConf.to_container(compose_model(ov), resolve=False) for case, ov in sorted(config_cases().items())}
     GOLDEN_CONFIGS.write_text(json.dumps(configs, indent=1) + "\n")
-    built = {name: build_network(ov) for name, ov in NETWORKS.items()}
-    nets = {name: dict(zip(("keys", "values"), digests(net))) for name, net in built.items()}
+    nets, prints = {}, {}
+    for name, ov in NETWORKS.items():  # one network in memory at a time (MiT-B5: 85 M parameters)
+        net = build_network(ov)
+        nets[name] = dict(zip(("keys", "values"), digests(net)))
+        prints[name] = recorded_fingerprints(net)
     GOLDEN_NETWORKS.write_text(json.dumps(nets, indent=1) + "\n")
-    prints = {name: recorded_fingerprints(net) for name, net in built.items()}
     GOLDEN_FINGERPRINTS.write_text(json.dumps(prints, separators=(",", ":")) + "\n")
