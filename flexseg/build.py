@@ -11,9 +11,11 @@ from omegaconf import DictConfig, OmegaConf
 from flexseg.data.classes import CITYSCAPES, ClassSet, register_resolvers
 from flexseg.data.datamodule import SegDataModule
 from flexseg.module import SegModule
+from flexseg.utils.resolvers import register_resolvers as register_config_resolvers
 
 log = logging.getLogger(__name__)
 register_resolvers()  # ${classes.count:FILE} etc. of data=custom
+register_config_resolvers()  # ${run_stamp:...}, ${vfm_weights_file:ENCODER}
 
 
 def class_set(cfg: DictConfig) -> ClassSet:

@@ -395,7 +395,10 @@ class SegModule(L.LightningModule):
         encoder = [(n, p) for n, p in self.net.named_parameters() if id(p) not in head_names]
         head = [(n, p) for n, p in self.net.named_parameters() if id(p) in head_names]
         head += [(f"criterion.{n}", p) for n, p in self.criterion.named_parameters()]
-        groups = self.param_group_rule(encoder, head, lr=settings["lr"], weight_decay=settings["weight_decay"])
+        # per-parameter lr multipliers of the network (a ViT's layer-wise decay), when it has any
+        scales = self.net.lr_scales() if callable(getattr(self.net, "lr_scales", None)) else {}
+        extra = {"lr_scales": scales} if scales else {}
+        groups = self.param_group_rule(encoder, head, lr=settings["lr"], weight_decay=settings["weight_decay"], **extra)
         optimizer = self.make_optimizer(groups)
         max_steps = self.trainer.max_steps
         if max_steps is None or max_steps <= 0:

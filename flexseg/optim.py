@@ -139,6 +139,7 @@ def param_groups(
     weight_decay: float,
     decay_rule: str,
     no_decay_keys: Sequence[str],
+    lr_scales: Mapping[str, float] | None = None,
 ) -> list[dict]:
     """AdamW groups {encoder (lr), head (lr·head_lr_mult)} × {decayed, not decayed}.
 
@@ -147,16 +148,25 @@ def param_groups(
     ``head`` (lr ×head_lr_mult; every ``head_params`` name counts as containing it) and
     ``no_decay_keys`` (decay ×0). Frozen parameters (``requires_grad=False``) are left out.
     Empty groups are dropped; group order: encoder decayed, encoder not, head decayed, head not.
+
+    ``lr_scales`` (name → multiplier, e.g. layer-wise lr decay of a ViT backbone,
+    :func:`flexseg.models.tuning.layer_decay_scales`) splits the encoder's groups further:
+    one decayed / not-decayed pair per distinct multiplier (in order of first appearance),
+    each with ``lr·multiplier`` and ``lr_scale`` recorded; names not listed keep 1. Without
+    it (None or empty) the groups are exactly those above.
     """
     _check_decay_rule(decay_rule)
     custom = {HEAD_KEY: {"lr_mult": head_lr_mult}}
     custom.update({k: {"decay_mult": 0.0} for k in no_decay_keys})
     groups: list[dict] = []
+    scales = dict(lr_scales or {})
     for params, is_head in ((encoder_params, False), (head_params, True)):
-        decay, no_decay = [], []
+        # (scale → [decayed, not decayed]); one scale (1.0) unless lr_scales splits the encoder
+        buckets: dict[float, tuple[list, list]] = {}
         for name, p in params:
             if not p.requires_grad:
                 continue
+            decay, no_decay = buckets.setdefault(1.0 if is_head else float(scales.get(name, 1.0)), ([], []))
             if decay_rule == "ndim":
                 (no_decay if _is_no_decay_ndim(name, p) else decay).append(p)
                 continue
@@ -168,10 +178,12 @@ def param_groups(
                 raise ValueError(f"parameter {name!r}: key {HEAD_KEY!r} shadowed by a longer custom key")
             (decay if decay_mult != 0.0 else no_decay).append(p)
         mult = head_lr_mult if is_head else 1.0
-        if decay:
-            groups.append({"params": decay, "lr": lr * mult, "weight_decay": weight_decay})
-        if no_decay:
-            groups.append({"params": no_decay, "lr": lr * mult, "weight_decay": 0.0})
+        for scale, (decay, no_decay) in buckets.items():
+            extra = {"lr_scale": scale} if scales and not is_head else {}
+            if decay:
+                groups.append({"params": decay, "lr": lr * mult * scale, "weight_decay": weight_decay, **extra})
+            if no_decay:
+                groups.append({"params": no_decay, "lr": lr * mult * scale, "weight_decay": 0.0, **extra})
     return groups
 
 
@@ -202,10 +214,11 @@ class ParamGroups:
         head_params: Iterable[tuple[str, nn.Parameter]],
         lr: float,
         weight_decay: float,
+        lr_scales: Mapping[str, float] | None = None,
     ) -> list[dict]:
         """:func:`param_groups` of the named parameters with this rule."""
         return param_groups(encoder_params, head_params, lr, self.head_lr_mult, weight_decay,
-                            self.decay_rule, self.no_decay_keys)
+                            self.decay_rule, self.no_decay_keys, lr_scales)
 
     def __repr__(self) -> str:
         return (f"ParamGroups(head_lr_mult={self.head_lr_mult}, decay_rule={self.decay_rule!r}, "

@@ -25,7 +25,8 @@ from torch import nn
 
 from flexseg.models.layers.slide import slide_inference
 
-__all__ = ["AuxOutput", "FDOutput", "SegNetwork", "SegNetworkBase", "SegOutput", "SupportsRegularizers", "check_output"]
+__all__ = ["AuxOutput", "FDOutput", "SegNetwork", "SegNetworkBase", "SegOutput", "SupportsPretrainedBackbone", "SupportsRegularizers",
+           "check_output"]
 
 Box = tuple[int, int, int, int]  # (y0, x0, y1, x1) in input pixels
 
@@ -255,3 +256,23 @@ def check_output(out: Mapping[str, Any], images: torch.Tensor, num_classes: int,
             expect("fd.imnet_features", fd.get("imnet_features"), tuple(feats.shape))
     if problems:
         raise ValueError("output does not follow the contract: " + "; ".join(problems))
+
+
+@runtime_checkable
+class SupportsPretrainedBackbone(Protocol):
+    """Optional members of networks with a large pretrained backbone (``model=vfm``,
+    :mod:`flexseg.models.vfm`), read by :class:`~flexseg.module.SegModule` when present:
+    per-parameter lr multipliers (layer-wise decay) and compact checkpoints that leave the
+    frozen weights of a local file out."""
+
+    def lr_scales(self) -> dict[str, float]:
+        """lr multiplier per ``named_parameters()`` name (empty = all 1)."""
+        ...
+
+    def backbone_file(self) -> dict[str, str] | None:
+        """``{"path", "sha256"}`` of the file the excluded weights come from, or None."""
+        ...
+
+    def checkpoint_excluded_keys(self) -> list[str]:
+        """``state_dict`` keys a checkpoint does not store (rebuilt from ``backbone_file``)."""
+        ...

@@ -36,8 +36,28 @@ def run_stamp(pattern: str) -> str:
     return slurm_job_tag() or datetime.now().strftime(pattern)
 
 
+def vfm_weights_file(encoder: str) -> str:
+    """Default file name of a foundation-model backbone's weights (``conf/model/vfm.yaml``):
+    the official DINOv2 release name for the timm DINOv2 names, else ``<encoder>.safetensors``.
+
+    Example:
+        >>> vfm_weights_file("vit_large_patch14_dinov2"), vfm_weights_file("vit_giant_patch14_reg4_dinov2")
+        ('dinov2_vitl14_pretrain.pth', 'dinov2_vitg14_reg4_pretrain.pth')
+        >>> vfm_weights_file("eva02_large_patch14_clip_224")
+        'eva02_large_patch14_clip_224.safetensors'
+    """
+    import re
+
+    m = re.fullmatch(r"vit_(small|base|large|giant)_patch14(_reg4)?_dinov2", str(encoder))
+    if m:
+        return f"dinov2_vit{m.group(1)[0]}14{m.group(2) or ''}_pretrain.pth"
+    return f"{encoder}.safetensors"
+
+
 def register_resolvers() -> None:
     """Register FlexSeg's resolvers (idempotent). Cached like Hydra's ``now``: every
     reference in one config resolves to the same value."""
     if not OmegaConf.has_resolver("run_stamp"):
         OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True)
+    if not OmegaConf.has_resolver("vfm_weights_file"):
+        OmegaConf.register_new_resolver("vfm_weights_file", vfm_weights_file)

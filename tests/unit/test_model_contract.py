@@ -15,7 +15,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from torch import nn
 
-from flexseg.models.base import SegNetwork, SegNetworkBase, SupportsRegularizers, check_output
+from flexseg.models.base import SegNetwork, SegNetworkBase, SupportsPretrainedBackbone, SupportsRegularizers, check_output
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -32,6 +32,8 @@ def build(overrides: list[str]) -> nn.Module:
     cfg.embed_dim, cfg.dilations = 16, [1, 2]
     if cfg._target_.endswith("HRDA"):
         cfg.attention_embed_dim, cfg.hr_crop_size = 8, [32, 32]
+    if cfg._target_.endswith("VFMSegmenter"):  # the same timm family, 4 blocks (ViT-L would take 1.2 GB)
+        cfg.encoder_kwargs, cfg.img_size = {"depth": 4}, 64
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # feature distance without pretrained weights
@@ -39,7 +41,9 @@ def build(overrides: list[str]) -> nn.Module:
 
 
 def check_contract(net: nn.Module, images: torch.Tensor) -> dict:
-    assert isinstance(net, SegNetwork) and isinstance(net, SupportsRegularizers) and isinstance(net, SegNetworkBase)
+    assert isinstance(net, SegNetwork) and isinstance(net, SegNetworkBase)
+    # MiT networks carry the reference regularizers; foundation-model ones the pretrained-backbone members
+    assert isinstance(net, SupportsRegularizers) or isinstance(net, SupportsPretrainedBackbone)
     assert net.num_classes == K and net.feature_dim == 16
     out = net(images)
     check_output(out, images, net.num_classes, net.feature_dim)
@@ -130,7 +134,7 @@ def test_segmodule_reads_only_contract_members():
     a new use must be added to SegNetwork / SupportsRegularizers first."""
     used = set(re.findall(r"self\.net\.(\w+)", (ROOT / "flexseg" / "module.py").read_text()))
     contract = {
-        n for proto in (SegNetwork, SupportsRegularizers)
+        n for proto in (SegNetwork, SupportsRegularizers, SupportsPretrainedBackbone)
         for n in [*proto.__annotations__, *(k for k, v in vars(proto).items() if callable(v) and not k.startswith("_"))]
     }
     assert {"feature_dim", "inference", "head_parameters", "fd_cfg", "style_features"} <= contract
