@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 # the exact tested versions (pyproject.toml holds the compatible ranges)
 CONSTRAINTS ?= requirements/constraints.txt
-# extras the tests use: W&B logging, the submitit launcher, ruff + pytest
-EXTRAS ?= dev,wandb,slurm,generate,optuna
+# extras the tests use: W&B logging, the submitit launcher, ruff + pytest, peft (model.tuning=lora)
+EXTRAS ?= dev,wandb,slurm,generate,optuna,vfm
 
 .PHONY: install lint test test-fast mutation train preview bench constraints clean
 
