@@ -3,8 +3,9 @@
 #   bash experiments/gpu_check.sh            (PY=python to pick the interpreter, OUT=dir for the outputs)
 # 1. `make bench` on the GPU: the embedded default network (fp32) and the paper's
 #    networks DAFormer/MiT-B5 (512², batch 2) and HRDA/MiT-B5 (1024², batch 2) in bf16;
+#    and the foundation-model recipe vfm_flex (DINOv2-L + Rein / LoRA / frozen, 512², batch 4, bf16);
 # 2. the tests marked `gpu` (CUDA ≡ CPU loss, bf16 autocast, mixed-precision training,
-#    resume, GPU checkpoint evaluated on the CPU);
+#    resume, GPU checkpoint evaluated on the CPU; the ViT backbone's bf16, checkpointing, memory);
 # 3. the embedded default run with trainer=gpu (bf16-mixed, channels-last).
 # Each step has its own time limit, so one failure does not hide the others.
 set -u
@@ -22,7 +23,13 @@ bench 150 --model daformer_mitb5 --batch-size 2 --height 512 --width 512 --preci
 bench 150 --model hrda_mitb5 --batch-size 2 --height 1024 --width 1024 --precision bf16-mixed --steps 10 \
   --out "$OUT/bench_hrda_mitb5_b2_1024_bf16.json"
 
-timeout 300 $PY -m pytest -q -m gpu tests/gpu -p no:cacheprovider 2>&1 | tee "$OUT/gpu_tests.log"
+# the foundation-model recipe (DINOv2-L/16 + Rein, 512², batch 4, bf16): FLEX-Seg vs its baseline,
+# step time, peak memory and the projected hours of 40k iterations; then LoRA and frozen (docs/vfm.md)
+bench 200 --recipe vfm_flex --precision bf16-mixed --steps 10 --out "$OUT/bench_vfm_flex_rein_b4_512_bf16.json"
+bench 200 --recipe vfm_flex --precision bf16-mixed --steps 10 --override model.tuning=lora --out "$OUT/bench_vfm_flex_lora_b4_512_bf16.json"
+bench 150 --recipe vfm_flex --precision bf16-mixed --steps 10 --override model.tuning=frozen --out "$OUT/bench_vfm_flex_frozen_b4_512_bf16.json"
+
+timeout 300 $PY -m pytest -q -s -m gpu tests/gpu -p no:cacheprovider 2>&1 | tee "$OUT/gpu_tests.log"
 
 run_dir=$(mktemp -d)/default_gpu
 start=$(date +%s)

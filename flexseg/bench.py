@@ -7,7 +7,14 @@ feature distance, SHADE, crop geometry: 512×512 for DAFormer, a 1024×1024 cont
 512 detail crop for HRDA; batch 2) with FLEX-Seg's modules on vs off — the cost of
 FLEX-Seg over its own baseline (goal ≤ 1.05×) — and the peak GPU memory of each. On a CPU
 pick a small size: ``--recipe hrda_flex --encoder mit_b0 --height 256 --width 256`` (the
-HRDA detail crop is then half the context, as 512 in 1024).
+HRDA detail crop is then half the context, as 512 in 1024). The foundation-model recipe
+``--recipe vfm_flex`` (DINOv2-L + Rein, 512², batch 4; ``--override model.tuning=lora``
+etc. for the other modes) runs on a CPU with a small backbone:
+``--recipe vfm_flex --encoder vit_small_patch14_dinov2 --height 128 --width 128`` (docs/vfm.md).
+
+Memory: the peak GPU memory of each variant's step (CUDA), and on every device the bytes of
+the tensors the forward saves for backward (autograd's saved activations, each storage
+counted once) — the part of the memory that FLEX-Seg's terms and the tuning mode change.
 
 Measured in one run (machines are noisy, so ratios are reported side by side):
 - train-step time of FLEX (GAP+UBE+HAS) vs plain CE for the same model and batch, with
@@ -104,14 +111,16 @@ def bench_train_step(
     sampler = HardnessAwareSampler(35_000, batch_size, total_steps=1000)
     record: dict[str, dict[str, list[float]]] = {n: {"forward": [], "backward": [], "has": [], "step": []} for n in variants}
     peak: dict[str, int] = {n: 0 for n in variants}
+    saved: dict[str, int] = {n: 0 for n in variants}
     for step in range(steps + 2):  # 2 warm-up steps
         for name, (module, opt) in variants.items():
             _sync(device)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             t0 = time.perf_counter()
-            with _autocast(device, precision):
+            with _autocast(device, precision), _SavedBytes() as counter:
                 losses = module.compute_losses(batch)
+            saved[name] = counter.bytes
             _sync(device)
             t1 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
@@ -139,11 +148,43 @@ def bench_train_step(
     out["ratio_paired_median"] = statistics.median(pairs)
     out["ratio_paired_quartiles"] = [pairs[len(pairs) // 4], pairs[(3 * len(pairs)) // 4]]
     out["has_fraction_of_step"] = out["flex"]["has"] / out["flex"]["step"]
+    for name in variants:
+        out[name]["saved_activations_mb"] = saved[name] / 2**20
+    out["saved_ratio_flex_over_plain"] = saved["flex"] / max(saved["plain"], 1)
+    counts = getattr(variants["flex"][0].net, "parameter_counts", None)
+    if counts is not None:
+        out["parameters"] = dict(counts)
     if device.type == "cuda":
         for name in variants:
             out[name]["peak_memory_mb"] = peak[name] / 2**20
         out["memory_ratio_flex_over_plain"] = peak["flex"] / max(peak["plain"], 1)
     return out
+
+
+class _SavedBytes(torch.autograd.graph.saved_tensors_hooks):
+    """Counts the bytes of the tensors autograd saves for backward inside the block (each
+    storage once: views and repeats of one activation are one allocation)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self._seen: set[tuple[int, str]] = set()
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            try:
+                storage = t.untyped_storage()
+                key = (storage.data_ptr(), str(t.device))
+                if key not in self._seen and storage.data_ptr():
+                    self._seen.add(key)
+                    self.bytes += storage.nbytes()
+            except (RuntimeError, NotImplementedError):  # tensors without storage (sparse, meta)
+                pass
+            return t
+
+        super().__init__(pack, lambda t: t)
+
+    def __enter__(self) -> _SavedBytes:
+        super().__enter__()
+        return self
 
 
 def _init_shade(module) -> None:
@@ -156,7 +197,9 @@ def _init_shade(module) -> None:
 
 
 #: paper geometry of the recipes (context / crop size, batch)
-RECIPES = {"daformer_flex": {"size": (512, 512), "batch": 2}, "hrda_flex": {"size": (1024, 1024), "batch": 2}}
+RECIPES = {"daformer_flex": {"size": (512, 512), "batch": 2, "iterations": 40_000},
+           "hrda_flex": {"size": (1024, 1024), "batch": 2, "iterations": 40_000},
+           "vfm_flex": {"size": (512, 512), "batch": 4, "iterations": 40_000}}
 
 
 def recipe_overrides(recipe: str, height: int, width: int, encoder: str | None) -> list[str]:
@@ -167,6 +210,8 @@ def recipe_overrides(recipe: str, height: int, width: int, encoder: str | None) 
     out = [f"+experiment={recipe}"]
     if encoder:
         out.append(f"model.encoder={encoder}")
+    if recipe.startswith("vfm") and (height, width) != RECIPES[recipe]["size"]:
+        out.append(f"model.img_size={min(height, width)}")  # the position grid of the smaller crop
     if recipe.startswith("hrda") and (height, width) != RECIPES[recipe]["size"]:
         out.append(f"model.hr_crop_size=[{height // 2},{width // 2}]")
     return out
@@ -265,6 +310,14 @@ def main(argv: list[str] | None = None) -> dict:
     if "memory_ratio_flex_over_plain" in ts:
         table.add_row("peak memory flex / plain", f"{ts['flex']['peak_memory_mb']:.0f} / {ts['plain']['peak_memory_mb']:.0f} MiB "
                                                   f"({ts['memory_ratio_flex_over_plain']:.3f})")
+    table.add_row("saved activations flex / plain", f"{ts['flex']['saved_activations_mb']:.1f} / "
+                  f"{ts['plain']['saved_activations_mb']:.1f} MiB ({ts['saved_ratio_flex_over_plain']:.3f})")
+    if "parameters" in ts:
+        table.add_row("trainable / total parameters", f"{ts['parameters']['trainable']:,} / {ts['parameters']['total']:,}")
+    if args.recipe:
+        iterations = RECIPES[args.recipe]["iterations"]
+        ts["projected_hours"] = ts["flex"]["step"] * iterations / 3600
+        table.add_row(f"projected {iterations:,} FLEX steps here", f"{ts['projected_hours']:.1f} h")
     q1, q3 = ts["ratio_paired_quartiles"]
     table.add_row("  same, median of per-step pairs", f"{ts['ratio_paired_median']:.3f} ({q1:.3f}–{q3:.3f})")
     table.add_row("HAS draw+update / FLEX step", f"{100 * ts['has_fraction_of_step']:.3f} %")

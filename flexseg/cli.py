@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["analyze", "bench", "compare", "eval", "predict", "prepare", "preview", "report", "run", "train"]
+__all__ = ["analyze", "bench", "compare", "eval", "export", "predict", "prepare", "preview", "report", "run", "train"]
 
 
 def run(main: Callable[[], Any]) -> Any:
@@ -45,6 +45,13 @@ def analyze() -> Any:
 def predict() -> Any:
     """``flexseg-predict ckpt_path=... input=DIR output=DIR`` = ``python -m flexseg.predict``."""
     from flexseg.predict import main
+
+    return run(main)
+
+
+def export() -> Any:
+    """``flexseg-export ckpt_path=IN output=OUT`` = ``python -m flexseg.export``."""
+    from flexseg.export import main
 
     return run(main)
 

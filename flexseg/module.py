@@ -20,6 +20,7 @@ from flexseg.data.labels import CLASS_NAMES, IGNORE_INDEX
 from flexseg.metrics import SegmentationMetrics
 from flexseg.models.feature_distance import feature_distance_loss
 from flexseg.models.shade import base_styles, style_consistency_loss, style_statistics
+from flexseg.models.weights import BACKBONE_RECORD, compact_state_dict, restore_excluded_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -366,12 +367,21 @@ class SegModule(L.LightningModule):
 
     # ------------------------------------------------------------ checkpointing
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the global RNG states (dropout draws) so a resumed run is exact."""
+        """Store the global RNG states (dropout draws) so a resumed run is exact; with a
+        network whose frozen backbone comes from a pretrained file (``model.tuning=frozen |
+        lora | rein`` with ``model.pretrained``), leave those weights out and record the
+        file's path and SHA-256 under ``flexseg_backbone`` (a compact checkpoint)."""
         checkpoint["flexseg_rng"] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             checkpoint["flexseg_rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        record = compact_state_dict(checkpoint["state_dict"], self.net, prefix="net.")
+        if record is not None:
+            checkpoint[BACKBONE_RECORD] = record
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the RNG states; for a compact checkpoint check that the network loaded the
+        recorded backbone file (SHA-256) and put its frozen weights back into the state dict,
+        which Lightning then loads strictly (it calls this hook first)."""
         rng = checkpoint.get("flexseg_rng")
         if rng is not None:
             torch.set_rng_state(rng["torch"])
@@ -380,6 +390,11 @@ class SegModule(L.LightningModule):
                     torch.cuda.set_rng_state_all(rng["cuda"])
                 except (RuntimeError, IndexError):  # different number of GPUs: not exact, but fine
                     pass
+        record = checkpoint.get(BACKBONE_RECORD)
+        if record is not None:
+            path = getattr(self._trainer, "ckpt_path", None) if self._trainer is not None else None
+            source = f"checkpoint '{path}'" if path else "the checkpoint"
+            restore_excluded_weights(checkpoint["state_dict"], self.net, record, source, prefix="net.")
 
     # ---------------------------------------------------------------- optimizer
     def configure_optimizers(self):

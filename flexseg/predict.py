@@ -131,7 +131,8 @@ def write_submission(out_dir: Path, rel: Path, trainid: np.ndarray, fmt: str) ->
 
 def build_predictor(cfg: DictConfig, device: str | torch.device = "cpu") -> torch.nn.Module:
     """SegModule from the model config with the weights of ``cfg.ckpt_path``, in eval mode
-    (the ImageNet encoder file of ``model.pretrained`` is not read: the checkpoint has all)."""
+    (``model.pretrained`` is read only for a compact checkpoint, whose frozen backbone
+    comes from that file: :func:`flexseg.checkpoint.build_module_from_checkpoint`)."""
     from flexseg.checkpoint import build_module_from_checkpoint
 
     return build_module_from_checkpoint(cfg).to(device).eval()

@@ -105,14 +105,18 @@ class VFMSegmenter(SegNetworkBase):
         if layer_decay is not None and tuning != "full":
             raise ValueError(f"model.layer_decay applies to model.tuning=full only (tuning={tuning}); set it to null")
         self.num_classes, self.tuning, self.seed = int(num_classes), tuning, int(seed)
-        self.pretrained = str(pretrained) if pretrained else None
+        # absolute: a compact checkpoint's record must name the file from any working directory
+        self.pretrained = str(Path(pretrained).expanduser().resolve()) if pretrained else None
         self.layer_decay = None if layer_decay is None else float(layer_decay)
         self.backbone = ViTBackbone(encoder, img_size, patch_size, out_indices, drop_path_rate, dict(encoder_kwargs or {}))
         self.weights_report: dict[str, Any] | None = None
+        self._sha256: str | None = None
         if self.pretrained:
-            from flexseg.models.vit_weights import load_vit_weights
+            from flexseg.models.vit_weights import load_vit_weights, sha256_file
 
             self.weights_report = load_vit_weights(self.backbone.vit, self.pretrained, strict=bool(strict_weights))
+            if tuning != "full":  # hashed once, as loaded: compact checkpoints record it (≈ 3 s for ViT-L)
+                self._sha256 = sha256_file(self.pretrained)
         self._apply_tuning(dict(lora or {}), dict(rein or {}))
         self.backbone.grad_checkpointing = bool(grad_checkpointing)
         self.neck = FeaturePyramid(self.backbone.embed_dim, self.backbone.patch_size, pyramid)
@@ -127,7 +131,6 @@ class VFMSegmenter(SegNetworkBase):
         self.slide_stride = as_pair(slide_stride) or self.slide_window
         self.parameter_counts = count_parameters(self)
         log.info("%s (%s, %s head): %s", encoder, tuning, head, format_counts(self.parameter_counts))
-        self._sha256: str | None = None
 
     # ------------------------------------------------------------------ tuning
     def _apply_tuning(self, lora: dict[str, Any], rein: dict[str, Any]) -> None:
@@ -169,23 +172,24 @@ class VFMSegmenter(SegNetworkBase):
         """``{"path", "sha256"}`` of the pretrained file whose frozen weights a checkpoint
         leaves out (``frozen`` / ``lora`` / ``rein`` with ``pretrained``); None otherwise
         (the checkpoint then holds every weight)."""
-        if not self.pretrained or self.tuning == "full":
+        if not self.pretrained or self._sha256 is None:
             return None
-        if self._sha256 is None:
-            from flexseg.models.vit_weights import sha256_file
-
-            self._sha256 = sha256_file(self.pretrained)
-        return {"path": str(Path(self.pretrained)), "sha256": self._sha256}
+        return {"path": self.pretrained, "sha256": self._sha256}
 
     def checkpoint_excluded_keys(self) -> list[str]:
         """``state_dict`` keys rebuilt from :meth:`backbone_file` instead of stored: the
-        backbone's frozen parameters and its buffers (empty when ``backbone_file`` is None)."""
-        if not self.pretrained or self.tuning == "full":
+        backbone's frozen parameters and its buffers, except those the file did not hold
+        (``strict_weights=false``: they keep their random init and are stored); empty when
+        ``backbone_file`` is None."""
+        if self.backbone_file() is None:
             return []
         vit = self.backbone.vit
         frozen = {n for n, p in vit.named_parameters() if not p.requires_grad}
         buffers = {n for n, _ in vit.named_buffers()}
-        return [f"backbone.vit.{k}" for k in vit.state_dict() if k in frozen or k in buffers]
+        report = self.weights_report or {}
+        not_loaded = {*report.get("missing", []), *(str(m).split(":")[0] for m in report.get("mismatched", []))}
+        return [f"backbone.vit.{k}" for k in vit.state_dict()
+                if (k in frozen or k in buffers) and k.replace(".base_layer.", ".") not in not_loaded]
 
     # ----------------------------------------------------------------- forward
     def forward(self, images: torch.Tensor) -> SegOutput:

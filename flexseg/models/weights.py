@@ -1,5 +1,6 @@
 """Loading and saving weights: SegFormer ImageNet encoders, mmseg (DAFormer / HRDA /
-DGInStyle) checkpoints, FlexSeg Lightning checkpoints. Nothing is ever downloaded.
+DGInStyle) checkpoints, FlexSeg Lightning checkpoints (full, or compact: the frozen weights
+of a pretrained backbone file left out, :func:`compact_state_dict`). Nothing is ever downloaded.
 
 Name maps (docs/design.md §2):
 
@@ -23,6 +24,7 @@ hyper-parameters, pickled metadata) the file is unpickled fully — load only tr
 """
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +34,8 @@ import torch
 from torch import nn
 
 from flexseg.models.encoders import MiTEncoder
+
+log = logging.getLogger(__name__)
 
 MMSEG_PREFIXES = ("model.", "ema_model.", "imnet_model.")
 MMSEG_IGNORED = ("backbone.style_hallucination.",)
@@ -332,13 +336,118 @@ def save_mmseg_checkpoint(
     torch.save({"meta": dict(meta or {"source": "flexseg"}), "state_dict": state}, path)
 
 
+# ------------------------------------------------------------- compact checkpoints
+#: checkpoint entry of a compact checkpoint: the backbone file its left-out weights come from
+#: (``{"path", "sha256", "excluded", "encoder", "tuning"}``, plain values; README.md "Evaluate")
+BACKBONE_RECORD = "flexseg_backbone"
+
+
+class BackboneFileMismatchError(WeightsMismatchError):
+    """A compact checkpoint's backbone weights file and the network's differ (SHA-256), or
+    the network loads no backbone file at all."""
+
+
+def backbone_file_of(net: nn.Module) -> tuple[dict[str, str] | None, list[str]]:
+    """``(net.backbone_file(), net.checkpoint_excluded_keys())`` of a network with a
+    pretrained backbone (:class:`~flexseg.models.base.SupportsPretrainedBackbone`);
+    ``(None, [])`` when it has no such members or its checkpoints hold every weight."""
+    file_fn, keys_fn = getattr(net, "backbone_file", None), getattr(net, "checkpoint_excluded_keys", None)
+    if not (callable(file_fn) and callable(keys_fn)):
+        return None, []
+    info = file_fn()
+    return (dict(info), list(keys_fn())) if info is not None else (None, [])
+
+
+def compact_state_dict(state: dict[str, torch.Tensor], net: nn.Module, prefix: str = "net.") -> dict[str, Any] | None:
+    """Leave the frozen backbone weights out of a checkpoint's state dict (in place).
+
+    Args:
+        state: the checkpoint's ``state_dict`` (the network's keys under ``prefix``).
+        net: the network (:func:`backbone_file_of`).
+        prefix: the network's key prefix in ``state``.
+
+    Returns:
+        The record to store under :data:`BACKBONE_RECORD` — ``{"path", "sha256"}`` of the
+        backbone file, ``"excluded"`` (number of keys left out), ``"encoder"``, ``"tuning"``
+        — or None (nothing left out: no pretrained file, or ``tuning=full``; or the file can
+        no longer be read to hash it: a full checkpoint then, rather than none).
+    """
+    try:
+        info, excluded = backbone_file_of(net)
+    except OSError as err:  # the file was moved or deleted since it was loaded
+        log.warning("cannot hash the backbone weights file (%s): this checkpoint holds every weight", err)
+        return None
+    if info is None:
+        return None
+    dropped = sum(state.pop(prefix + k, None) is not None for k in excluded)
+    encoder = getattr(getattr(net, "backbone", None), "encoder", None)
+    tuning = getattr(net, "tuning", None)
+    return {"path": str(info["path"]), "sha256": str(info["sha256"]), "excluded": int(dropped),
+            "encoder": None if encoder is None else str(encoder), "tuning": None if tuning is None else str(tuning)}
+
+
+def describe_backbone_record(record: Mapping[str, Any]) -> str:
+    """``"the 62 frozen backbone tensors of vit_small_patch14_dinov2 (model.tuning=rein)"``."""
+    what = f"the {record.get('excluded', '?')} frozen backbone tensors"
+    if record.get("encoder"):
+        what += f" of {record['encoder']}"
+    return what + (f" (model.tuning={record['tuning']})" if record.get("tuning") else "")
+
+
+def restore_excluded_weights(state: dict[str, torch.Tensor], net: nn.Module, record: Mapping[str, Any], source: str,
+                             prefix: str = "net.") -> int:
+    """Put ``net``'s own tensors back into a compact checkpoint's state dict (in place), for
+    the keys it left out, after checking that ``net`` loaded the same backbone file.
+
+    Args:
+        state: the checkpoint's ``state_dict`` (the network's keys under ``prefix``).
+        net: the rebuilt network (its backbone loaded from ``model.pretrained``).
+        record: the checkpoint's :data:`BACKBONE_RECORD` (:func:`compact_state_dict`).
+        source: names the checkpoint in messages (``"checkpoint 'last.ckpt'"``).
+        prefix: the network's key prefix in ``state``.
+
+    Returns:
+        The number of tensors put back.
+
+    Raises:
+        BackboneFileMismatchError: ``net`` loads no backbone file (``model.pretrained=null``
+            or ``model.tuning=full``), or one with another SHA-256 than the record's (both
+            paths and hashes named).
+    """
+    info, excluded = backbone_file_of(net)
+    recorded = f"'{record.get('path')}' (sha256 {record.get('sha256')})"
+    if info is None:
+        raise BackboneFileMismatchError(
+            f"{source} is a compact checkpoint: it leaves out {describe_backbone_record(record)}, which come from the "
+            f"weights file {recorded}. This network loads no backbone file (model.pretrained is null, model.tuning=full, "
+            f"or another model): set model.pretrained=PATH to that file (and the checkpoint's model config), or use a "
+            f"self-contained checkpoint written by `python -m flexseg.export ckpt_path=... output=...`.")
+    if info["sha256"] != record.get("sha256"):
+        raise BackboneFileMismatchError(
+            f"{source} was trained with the backbone weights file '{record.get('path')}' (sha256 {record.get('sha256')}), "
+            f"but model.pretrained='{info['path']}' has sha256 {info['sha256']}: another file (another model or release, "
+            f"or a modified copy). A compact checkpoint stores only the trained parameters and rebuilds "
+            f"{describe_backbone_record(record)} from the file it was trained with: point model.pretrained=PATH at the "
+            f"file with sha256 {record.get('sha256')} (model.pretrained={record.get('path')} if it is still there).")
+    own = net.state_dict()
+    filled = 0
+    for key in excluded:
+        if prefix + key not in state:  # what the checkpoint does store wins
+            state[prefix + key] = own[key]
+            filled += 1
+    return filled
+
+
 # ----------------------------------------------------------------------- any format
 def load_any_checkpoint(net: nn.Module, path: str | Path, lightning_prefix: str = "net.") -> str:
     """Load ``path`` into ``net``, detecting the format; returns ``"lightning"`` or ``"mmseg"``.
 
     * Lightning (FlexSeg): ``state_dict`` keys ``net.*`` (``net._orig_mod.*`` from
       ``torch.compile`` accepted); other keys (criterion, prototype bank) and the
-      training-only ``TRAINING_ONLY`` state (FD copy, SHADE styles) are skipped.
+      training-only ``TRAINING_ONLY`` state (FD copy, SHADE styles) are skipped. A compact
+      checkpoint (:data:`BACKBONE_RECORD`: frozen backbone left out) takes the left-out
+      tensors from ``net``, which must have loaded the same backbone file
+      (:func:`restore_excluded_weights`); every other key is still checked strictly.
     * mmseg: keys ``backbone.``/``decode_head.`` or prefixed ``model.``/``ema_model.`` —
       :func:`load_mmseg_checkpoint` with ``prefix="auto"``.
     A SegFormer ImageNet file (encoder only) is refused: use ``model.pretrained=``.
@@ -354,6 +463,7 @@ def load_any_checkpoint(net: nn.Module, path: str | Path, lightning_prefix: str 
     Raises:
         FileNotFoundError: no such file.
         WeightsMismatchError: keys or shapes differ, an encoder-only or an unknown file.
+        BackboneFileMismatchError: a compact checkpoint and ``net`` have different backbone files.
     """
     path = Path(path)
     obj = load_file(path)
@@ -365,6 +475,9 @@ def load_any_checkpoint(net: nn.Module, path: str | Path, lightning_prefix: str 
             if k.startswith(lightning_prefix)
         }
         sub = {k: v for k, v in sub.items() if not k.startswith(TRAINING_ONLY)}
+        record = obj.get(BACKBONE_RECORD) if isinstance(obj, Mapping) else None
+        if isinstance(record, Mapping):  # compact: the frozen backbone comes from net's own file
+            restore_excluded_weights(sub, net, record, f"checkpoint '{path}'", prefix="")
         expected = {k: v for k, v in net.state_dict().items() if not k.startswith(TRAINING_ONLY)}
         check_state_dict(sub, expected, f"Lightning checkpoint '{path}'", optional=())
         _copy_into(net, sub)
@@ -381,3 +494,4 @@ def load_any_checkpoint(net: nn.Module, path: str | Path, lightning_prefix: str 
         f"'{path}': unknown checkpoint format (expected a FlexSeg Lightning checkpoint with '{lightning_prefix}*' "
         f"keys or an mmseg checkpoint); first keys: {', '.join(list(state)[:5])}"
     )
+

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from flexseg import bench
 
@@ -42,3 +43,13 @@ def test_recipe_mode_overrides_and_composition():
     # the baseline keeps the recipe's regularizers and geometry, only FLEX-Seg's modules are off
     assert cfg.model.shade.enabled and cfg.model.feature_distance.enabled and cfg.model.encoder == "mit_b0"
     assert not (cfg.flex.gap.enabled or cfg.flex.ube.enabled or cfg.flex.has.enabled)
+
+
+def test_saved_activation_bytes_count_each_storage_once():
+    w = torch.randn(100, requires_grad=True)
+    with bench._SavedBytes() as counter:
+        (w * w).sum()  # mul saves both operands: one storage of 100 float32
+    assert counter.bytes == 400
+    with bench._SavedBytes() as counter, torch.no_grad():
+        (w * w).sum()
+    assert counter.bytes == 0

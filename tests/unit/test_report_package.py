@@ -22,7 +22,7 @@ from flexseg import report
 
 ROOT = Path(flexseg.__file__).parent
 #: The Hydra / argparse commands (``python -m flexseg.<name>``).
-COMMANDS = ("train", "eval", "analyze", "predict", "generate", "bench")
+COMMANDS = ("train", "eval", "analyze", "predict", "export", "generate", "bench")
 
 FORMER_NAMES = {  # every top-level name flexseg/report.py defined (public, and the private ones tests use)
     "COMPARISON_COLUMNS", "CONTRASTS", "DEFAULT_IGNORED", "FLEX_OFF", "GROUP_BY", "NoRunsError", "REAL_AVERAGES",
