@@ -98,3 +98,36 @@ MAPILLARY_TO_TRAINID: dict[int, int] = {
     57: 17,                   # motorcycle
     52: 18,                   # bicycle
 }
+
+#: Mapillary Vistas v1.2 label id → train id as the Rein family converts it (w1oves/Rein
+#: ``tools/convert_datasets/mapillary2cityscape.py --train_id``: a class maps by its readable
+#: name, lower-cased without spaces and dashes — an exact Cityscapes name, else a name holding
+#: "trafficsign" / "front" / "back" → traffic sign, "onrail" → train, "cyclist" / "rider" →
+#: rider, "pole" / "streetlight" → pole, "curb" / "pedestrianarea" → sidewalk, "crosswalkplain"
+#: / "parking" / "bikelane" / "servicelane" / "lanemarking" → road; every other id → 255).
+#: It differs from :data:`MAPILLARY_TO_TRAINID` (DAFormer's table) in 11 ids: road also takes
+#: bike lane 7, crosswalk-plain 8, parking 10, service lane 14 and crosswalk-zebra 23, but not
+#: manhole 41; sidewalk also takes curb cut 9 and pedestrian area 11; pole also street light
+#: 44; traffic sign also traffic-sign frame 46 and traffic-sign back 49. Used by the Rein
+#: family's test protocol (``conf/data/real_targets_rein.yaml``, docs/vfm.md).
+MAPILLARY_TO_TRAINID_REIN: dict[int, int] = {
+    7: 0, 8: 0, 10: 0, 13: 0, 14: 0, 23: 0, 24: 0,   # bike lane, crosswalk-plain, parking, road, service lane, lane markings → road
+    2: 1, 9: 1, 11: 1, 15: 1,                         # curb, curb cut, pedestrian area, sidewalk → sidewalk
+    17: 2,                                            # building
+    6: 3,                                             # wall
+    3: 4,                                             # fence
+    44: 5, 45: 5, 47: 5,                              # street light, pole, utility pole → pole
+    48: 6,                                            # traffic light
+    46: 7, 49: 7, 50: 7,                              # traffic-sign frame, back, front → traffic sign
+    30: 8,                                            # vegetation
+    29: 9,                                            # terrain
+    27: 10,                                           # sky
+    19: 11,                                           # person
+    20: 12, 21: 12, 22: 12,                           # bicyclist, motorcyclist, other rider → rider
+    55: 13,                                           # car
+    61: 14,                                           # truck
+    54: 15,                                           # bus
+    58: 16,                                           # on rails → train
+    57: 17,                                           # motorcycle
+    52: 18,                                           # bicycle
+}

@@ -27,6 +27,10 @@ generator is meant for tests / ``num_workers=0``: workers would receive identica
   :mod:`flexseg.data.rcs`); it wins over the constructor value. Simplification:
   DAFormer re-runs the whole pipeline on the same image; only the crop changes the
   pixel count, so we re-draw only the crop (docs/data_protocol.md).
+  Rein family's multi-scale variant (``short_sides`` + ``max_size``): the short side drawn
+  uniformly from a list, the long side capped (mmseg ``RandomChoiceResize`` with
+  ``ResizeShortestEdge``, :func:`shortest_edge_size`), then the same crop / flip /
+  photometric / pad; images smaller than the crop are padded.
 - :class:`GeneratedTransform` (DGInStyle 512×512 images): optional resize (HRDA: to the
   1024×1024 crop size, mmseg keep-ratio rule), flip + photometric.
 
@@ -35,6 +39,10 @@ for an h×w input, which the datamodule uses to refuse, before training, a mix w
 sets cannot be batched together.
 - :class:`EvalResize`: resizes ONLY the image (``fit`` + keep-ratio, or an exact
   ``size``); the label keeps its full resolution — the evaluator resizes logits to it.
+- :class:`OfflineResize`: what an offline dataset-resizing script writes (image and label
+  scaled, the image re-encoded), ``EvalResize(before=...)``; the label stays at the
+  scaled size, so the evaluation runs against it (the Rein family's Mapillary files,
+  ``conf/data/real_targets_rein.yaml``).
 """
 from __future__ import annotations
 
@@ -93,6 +101,27 @@ def eval_size(h: int, w: int, fit: Sequence[int], keep_ratio: bool = True) -> tu
     long_fit, short_fit = max(fw, fh), min(fw, fh)
     scale = min(long_fit / max(h, w), short_fit / min(h, w))
     return int(h * scale + 0.5), int(w * scale + 0.5)
+
+
+def shortest_edge_size(h: int, w: int, short_side: int, max_size: int | None = None) -> tuple[int, int]:
+    """(new_h, new_w) of mmseg's ``ResizeShortestEdge(scale=short_side, max_size)`` for an
+    h×w image: the short side to ``short_side``, the ratio kept, then scaled down so that the
+    long side is at most ``max_size``; sides rounded half up, then mmcv's keep-ratio rescale
+    to that size (:func:`eval_size`), as ``ResizeShortestEdge`` calls ``Resize``.
+
+    Example:
+        >>> shortest_edge_size(1052, 1914, 512, 2048), shortest_edge_size(1052, 1914, 1024, 2048)
+        ((512, 932), (1024, 1863))
+        >>> shortest_edge_size(1052, 1914, 1200, 2048)   # long side capped at 2048
+        (1126, 2048)
+    """
+    size = float(short_side)
+    scale = size / min(h, w)
+    new_h, new_w = (size, scale * w) if h < w else (scale * h, size)
+    if max_size and max(new_h, new_w) > max_size:
+        cap = max_size / max(new_h, new_w)
+        new_h, new_w = new_h * cap, new_w * cap
+    return eval_size(h, w, (int(new_w + 0.5), int(new_h + 0.5)), keep_ratio=True)
 
 
 def resize_image(image: torch.Tensor, h: int, w: int, antialias: bool = False) -> torch.Tensor:
@@ -258,6 +287,11 @@ class TrainTransform:
         resize: (W, H) target (mmseg img_scale) or None. DAFormer (1280, 720); HRDA (2560, 1440).
         scale: optional (min, max) random ratio applied to ``resize`` (mmseg ratio_range).
         keep_ratio: mmseg keep-ratio rule (:func:`eval_size`) or exact ``resize``.
+        short_sides: instead of ``resize``, the short side drawn uniformly from this list and
+            the long side capped at ``max_size`` (mmseg ``RandomChoiceResize`` of
+            ``ResizeShortestEdge``, :func:`shortest_edge_size`). The Rein family: 512·{0.5,
+            0.6, …, 2.0} rounded down = 256, 307, …, 1024 with ``max_size`` 2048.
+        max_size: cap of the long side with ``short_sides`` (None = none).
         crop_size: (H, W) crop or None. DAFormer (512, 512); HRDA context crop (1024, 1024).
         cat_max_ratio: re-draw crops where one class covers ≥ this share (1.0 = off).
         crop_tries: re-draws for the cat_max_ratio rule (mmseg: 10).
@@ -284,8 +318,14 @@ class TrainTransform:
         antialias: bool = False,
         ignore_index: int = IGNORE_INDEX,
         generator: torch.Generator | None = None,
+        short_sides: Sequence[int] | None = None,
+        max_size: int | None = None,
     ) -> None:
         self.resize = _pair(resize, "resize")
+        self.short_sides = None if short_sides is None else tuple(int(v) for v in short_sides)
+        self.max_size = None if max_size is None else int(max_size)
+        if self.short_sides is not None and (self.resize is not None or not self.short_sides):
+            raise ValueError("TrainTransform: short_sides (a non-empty list) replaces resize; set resize to null")
         self.scale = None if scale is None else (float(list(scale)[0]), float(list(scale)[1]))
         self.keep_ratio = bool(keep_ratio)
         self.crop_size = _pair(crop_size, "crop_size")
@@ -306,6 +346,8 @@ class TrainTransform:
         it), else the resized size; None when it is random (``scale`` without a crop)."""
         if self.crop_size is not None:
             return self.crop_size
+        if self.short_sides is not None:
+            return None if len(self.short_sides) > 1 else shortest_edge_size(h, w, self.short_sides[0], self.max_size)
         if self.resize is None:
             return h, w
         if self.scale is not None:
@@ -321,6 +363,11 @@ class TrainTransform:
                 ratio = _uniform(*self.scale, gen)
                 fit = (int(fit[0] * ratio), int(fit[1] * ratio))
             h, w = eval_size(image.shape[-2], image.shape[-1], fit, self.keep_ratio)  # type: ignore[arg-type]
+            image = resize_image(image, h, w, self.antialias)
+            label = resize_label(label, h, w)
+        elif self.short_sides is not None:
+            side = self.short_sides[_randint(0, len(self.short_sides), gen)]
+            h, w = shortest_edge_size(image.shape[-2], image.shape[-1], side, self.max_size)
             image = resize_image(image, h, w, self.antialias)
             label = resize_label(label, h, w)
         if self.crop_size is not None:
@@ -391,17 +438,19 @@ class EvalResize:
 
     ``EvalResize(fit=(1024, 512))`` keeps the ratio (mmseg rule, :func:`eval_size`);
     ``EvalResize(size=(960, 540))`` resizes to exactly (W, H); ``EvalResize()`` is the
-    identity (native resolution).
+    identity (native resolution). ``before``: a transform applied first, e.g. an
+    :class:`OfflineResize` (files a dataset script resized, labels included).
     """
 
     def __init__(self, fit: Sequence[int] | None = None, size: Sequence[int] | None = None,
-                 keep_ratio: bool = True, antialias: bool = False) -> None:
+                 keep_ratio: bool = True, antialias: bool = False, before: Transform | None = None) -> None:
         self.fit = _pair(fit, "fit")
         self.size = _pair(size, "size")
         if self.fit is not None and self.size is not None:
             raise ValueError("EvalResize: give fit or size, not both")
         self.keep_ratio = bool(keep_ratio)
         self.antialias = antialias
+        self.before = before
 
     def target_size(self, h: int, w: int) -> tuple[int, int]:
         """(new_h, new_w) for an h×w image."""
@@ -412,12 +461,73 @@ class EvalResize:
         return h, w
 
     def __call__(self, sample: Sample) -> Sample:
+        if self.before is not None:
+            sample = self.before(sample)
         image = sample["image"]
         h, w = self.target_size(image.shape[-2], image.shape[-1])
         return {**sample, "image": resize_image(image, h, w, self.antialias)}
 
     def __repr__(self) -> str:
-        return f"EvalResize(fit={self.fit}, size={self.size}, keep_ratio={self.keep_ratio})"
+        before = f", before={self.before!r}" if self.before is not None else ""
+        return f"EvalResize(fit={self.fit}, size={self.size}, keep_ratio={self.keep_ratio}{before})"
+
+
+class OfflineResize:
+    """What an offline resizing script writes, applied at load time: image and label scaled
+    to (⌊W·scale⌋, ⌊H·scale⌋) with PIL — the image with ``image_resample`` and, when
+    ``jpeg_quality`` is set, re-encoded as a JPEG of that quality (75 = what PIL's plain
+    ``Image.save("x.jpg")`` writes), the label nearest. Unlike :class:`EvalResize` the label
+    stays at the new size, so predictions are scored against it.
+
+    The Rein family's Mapillary validation files (w1oves/Rein
+    ``tools/convert_datasets/mapillary_resize.py``: ``(w // 2, h // 2)``, image bicubic saved
+    as .jpg, label nearest) are ``OfflineResize(0.5)``; the test pipeline's resize follows
+    (``EvalResize(fit=(1024, 512), before=OfflineResize(0.5))``,
+    ``conf/data/real_targets_rein.yaml``).
+
+    Example:
+        >>> sample = {"image": torch.zeros(3, 1201, 1600, dtype=torch.uint8), "label": torch.zeros(1201, 1600, dtype=torch.long)}
+        >>> out = OfflineResize(0.5)(sample)
+        >>> tuple(out["image"].shape), tuple(out["label"].shape), out["label"].dtype
+        ((3, 600, 800), (600, 800), torch.int64)
+    """
+
+    RESAMPLE = ("nearest", "bilinear", "bicubic", "lanczos")
+
+    def __init__(self, scale: float = 0.5, image_resample: str = "bicubic", jpeg_quality: int | None = 75) -> None:
+        if not 0.0 < float(scale):
+            raise ValueError(f"OfflineResize: scale must be > 0, got {scale}")
+        if image_resample not in self.RESAMPLE:
+            raise ValueError(f"OfflineResize: image_resample must be one of {self.RESAMPLE}, got {image_resample!r}")
+        self.scale = float(scale)
+        self.image_resample = image_resample
+        self.jpeg_quality = None if jpeg_quality is None else int(jpeg_quality)
+
+    def __call__(self, sample: Sample) -> Sample:
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        image, label = sample["image"], sample["label"]
+        h, w = image.shape[-2:]
+        size = (int(w * self.scale), int(h * self.scale))  # PIL (W, H)
+        resample = getattr(Image.Resampling, self.image_resample.upper())
+        pil = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy()).resize(size, resample=resample)
+        if self.jpeg_quality is not None:
+            buffer = io.BytesIO()
+            pil.save(buffer, format="JPEG", quality=self.jpeg_quality)
+            buffer.seek(0)
+            with Image.open(buffer) as reread:
+                pil = reread.convert("RGB")
+        out = {**sample, "image": torch.from_numpy(np.array(pil)).permute(2, 0, 1).contiguous()}
+        if label is not None:
+            small = Image.fromarray(label.numpy().astype(np.uint8)).resize(size, resample=Image.Resampling.NEAREST)
+            out["label"] = torch.from_numpy(np.array(small)).to(label.dtype)
+        return out
+
+    def __repr__(self) -> str:
+        return f"OfflineResize(scale={self.scale}, image_resample={self.image_resample!r}, jpeg_quality={self.jpeg_quality})"
 
 
 class Compose:

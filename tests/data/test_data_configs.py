@@ -119,3 +119,115 @@ def test_too_few_generated_images_message(data_dir):
     cfg = data_cfg("gta_dginstyle", data_dir, ["data.num_workers=0"])   # num_generated 10000 > 4 images
     with pytest.raises(Exception, match=r"num_images=10000 but only 4 .*data.num_generated=null"):
         build_datamodule(cfg)
+
+
+# ------------------------------------------------ the foundation-model recipes (docs/vfm.md)
+def test_gta_vfm_and_its_dginstyle_mix(data_dir):
+    """Every GTA frame (not the DAFormer subset) with the Rein family's short-side draw; the
+    generated set as in gta_dginstyle."""
+    from flexseg.build import build_datamodule
+
+    cfg = data_cfg("gta_vfm", data_dir, ["data.num_workers=0"])
+    assert list(cfg.data.train_sets) == ["gta"] and list(cfg.data.targets) == TARGETS
+    t_gta = instantiate(cfg.data.train_transforms.gta, _convert_="object")
+    assert t_gta.resize is None and t_gta.short_sides == tuple(int(512 * x * 0.1) for x in range(5, 21))
+    assert t_gta.max_size == 2048 and t_gta.crop_size == (512, 512) and t_gta.min_class_pixels is None
+    dm = build_datamodule(cfg)
+    assert len(dm.train_set) == 3 and dm.rcs is None   # all three frames
+    assert dm.train_set[(1, 5)]["image"].shape == (3, 512, 512)
+
+    mix = data_cfg("gta_dginstyle_vfm", data_dir, ["data.num_generated=2", "data.num_workers=0"])
+    assert list(mix.data.train_sets) == ["gta", "generated"]
+    assert mix.data.train_sets.gta == cfg.data.train_sets.gta and mix.data.train_transforms.gta == cfg.data.train_transforms.gta
+    assert mix.data.train_transforms.generated == data_cfg("gta_dginstyle", data_dir).data.train_transforms.generated
+    dm = build_datamodule(mix)
+    assert len(dm.train_set) == 5 and dm.rcs is None
+    assert dm.train_set[(4, 7)]["image"].shape == (3, 512, 512)
+
+
+def test_real_targets_rein_protocol(data_dir):
+    """BDD100K fit (1280, 720); Mapillary halved (labels too) with the Rein table, then fit
+    (1024, 512); Cityscapes, ACDC, Dark Zurich as the paper protocol."""
+    from flexseg.data.transforms import OfflineResize
+
+    cfg = data_cfg("real_targets_rein", data_dir)
+    paper = data_cfg("real_targets", data_dir)
+    assert list(cfg.data.targets) == TARGETS
+    for domain in ("acdc", "dark_zurich", "cityscapes"):
+        assert cfg.data.target_transforms[domain] == paper.data.target_transforms[domain]
+        assert cfg.data.targets[domain] == paper.data.targets[domain]
+    assert list(cfg.data.target_transforms.bdd100k.fit) == [1280, 720]
+    assert cfg.data.targets.mapillary.label_table == "rein"
+    mv = instantiate(cfg.data.targets.mapillary, _convert_="object")
+    transform = instantiate(cfg.data.target_transforms.mapillary, _convert_="object")
+    assert isinstance(transform.before, OfflineResize) and transform.before.scale == 0.5
+    s = mv[0]
+    out = transform(s)
+    h, w = s["label"].shape
+    assert tuple(out["label"].shape) == (h // 2, w // 2)
+    assert tuple(out["image"].shape[1:]) == eval_size(h // 2, w // 2, (1024, 512))
+
+
+def test_mapillary_rein_label_table(tmp_path):
+    """label_table=rein maps 11 ids differently from DAFormer's table (crosswalks, parking,
+    bike / service lanes → road, manhole → 255, …) and ignores DAFormer-table caches."""
+    import numpy as np
+    from PIL import Image
+
+    from flexseg.data.datasets import build
+    from flexseg.data.labels import MAPILLARY_TO_TRAINID, MAPILLARY_TO_TRAINID_REIN
+
+    root = tmp_path / "mapillary"
+    (root / "validation" / "images").mkdir(parents=True)
+    (root / "validation" / "v1.2" / "labels").mkdir(parents=True)
+    ids = np.arange(66, dtype=np.uint8).reshape(6, 11)
+    Image.fromarray(np.zeros((6, 11, 3), np.uint8)).save(root / "validation" / "images" / "a.jpg")
+    Image.fromarray(ids).save(root / "validation" / "v1.2" / "labels" / "a.png")
+    daformer = build("mapillary", root)[0]["label"].flatten().tolist()
+    assert daformer == [MAPILLARY_TO_TRAINID.get(i, 255) for i in range(66)]
+    Image.fromarray(np.zeros((6, 11), np.uint8)).save(root / "validation" / "v1.2" / "labels" / "a_labelTrainIds.png")
+    rein = build("mapillary", root, label_table="rein")
+    assert len(rein) == 1
+    got = rein[0]["label"].flatten().tolist()
+    assert got == [MAPILLARY_TO_TRAINID_REIN.get(i, 255) for i in range(66)]
+    assert [i for i in range(66) if got[i] != daformer[i]] == [7, 8, 9, 10, 11, 14, 23, 41, 44, 46, 49]
+    with pytest.raises(ValueError, match="label_table"):
+        build("mapillary", root, label_table="mmseg")
+
+
+#: Mapillary Vistas v1.2 "readable" class names (config_v1.2.json), index = label id
+MAPILLARY_V12_READABLE = [
+    "Bird", "Ground Animal", "Curb", "Fence", "Guard Rail", "Barrier", "Wall", "Bike Lane", "Crosswalk - Plain",
+    "Curb Cut", "Parking", "Pedestrian Area", "Rail Track", "Road", "Service Lane", "Sidewalk", "Bridge", "Building",
+    "Tunnel", "Person", "Bicyclist", "Motorcyclist", "Other Rider", "Lane Marking - Crosswalk",
+    "Lane Marking - General", "Mountain", "Sand", "Sky", "Snow", "Terrain", "Vegetation", "Water", "Banner", "Bench",
+    "Bike Rack", "Billboard", "Catch Basin", "CCTV Camera", "Fire Hydrant", "Junction Box", "Mailbox", "Manhole",
+    "Phone Booth", "Pothole", "Street Light", "Pole", "Traffic Sign Frame", "Utility Pole", "Traffic Light",
+    "Traffic Sign (Back)", "Traffic Sign (Front)", "Trash Can", "Bicycle", "Boat", "Bus", "Car", "Caravan",
+    "Motorcycle", "On Rails", "Other Vehicle", "Trailer", "Truck", "Wheeled Slow", "Car Mount", "Ego Vehicle",
+    "Unlabeled",
+]
+
+
+def test_rein_table_follows_their_name_rule():
+    """MAPILLARY_TO_TRAINID_REIN = the rule documented in flexseg/data/labels.py applied to the
+    v1.2 readable names (the rule of Rein's mapillary2cityscape.py --train_id)."""
+    from flexseg.data.labels import CLASS_NAMES as CITYSCAPES_NAMES
+    from flexseg.data.labels import MAPILLARY_TO_TRAINID_REIN
+
+    exact = {n.replace(" ", ""): i for i, n in enumerate(CITYSCAPES_NAMES)}
+    rules = [(("trafficsign", "front", "back"), exact["trafficsign"]), (("onrail",), exact["train"]),
+             (("cyclist", "rider"), exact["rider"]), (("pole", "streetlight"), exact["pole"]),
+             (("curb", "pedestrianarea"), exact["sidewalk"]),
+             (("crosswalkplain", "parking", "bikelane", "servicelane", "lanemarking"), exact["road"])]
+    table = {}
+    for i, readable in enumerate(MAPILLARY_V12_READABLE):
+        name = readable.lower().replace(" ", "").replace("-", "")
+        if name in exact:
+            table[i] = exact[name]
+            continue
+        for keys, train_id in rules:
+            if any(k in name for k in keys):
+                table[i] = train_id
+                break
+    assert table == MAPILLARY_TO_TRAINID_REIN

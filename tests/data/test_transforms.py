@@ -192,3 +192,73 @@ def test_hue_shift_range_excludes_the_upper_bound(monkeypatch):
     for seed in range(20):
         t.distort(image, torch.Generator().manual_seed(seed))
     assert (-18, 18) in calls and (-18, 19) not in calls
+
+
+# -------------------------------------------- the Rein family's pipelines (docs/vfm.md)
+def shortest_edge_reference(h, w, short, max_size):
+    """mmseg 1.x ResizeShortestEdge._get_output_shape, then mmcv's keep-ratio rescale to it."""
+    scale = short / min(h, w)
+    new_h, new_w = (short, scale * w) if h < w else (scale * h, short)
+    if max(new_h, new_w) > max_size:
+        s = max_size / max(new_h, new_w)
+        new_h, new_w = new_h * s, new_w * s
+    new_h, new_w = int(new_h + 0.5), int(new_w + 0.5)
+    factor = min(max(new_h, new_w) / max(h, w), min(new_h, new_w) / min(h, w))
+    return int(h * factor + 0.5), int(w * factor + 0.5)
+
+
+REIN_SHORT_SIDES = [int(512 * x * 0.1) for x in range(5, 21)]   # Rein's RandomChoiceResize scales
+
+
+@pytest.mark.parametrize("hw", [(1052, 1914), (1080, 1920), (512, 512), (1200, 1600), (3000, 800)])
+def test_shortest_edge_size_is_mmsegs_rule(hw):
+    from flexseg.data.transforms import shortest_edge_size
+
+    for short in REIN_SHORT_SIDES:
+        assert shortest_edge_size(*hw, short, 2048) == shortest_edge_reference(*hw, short, 2048)
+    assert shortest_edge_size(1052, 1914, 1024, None) == (1024, 1863)
+
+
+def test_short_side_choice_draws_from_the_list_and_crops():
+    s = sample(h=105, w=191)   # GTA's aspect ratio at 1/10
+    t = TrainTransform(resize=None, short_sides=[26, 51, 102], max_size=204, crop_size=(51, 51), cat_max_ratio=1.0,
+                       flip_p=0, photometric=False)
+    assert t.output_size(105, 191) == (51, 51)
+    shapes = {t(s, generator=gen(i))["image"].shape for i in range(30)}
+    assert shapes == {(3, 51, 51)}   # the 26-pixel draw is padded to the crop
+    no_crop = TrainTransform(resize=None, short_sides=[26, 51, 102], max_size=204, crop_size=None, flip_p=0,
+                             photometric=False)
+    assert no_crop.output_size(105, 191) is None   # random
+    sizes = {tuple(no_crop(s, generator=gen(i))["image"].shape[1:]) for i in range(30)}
+    assert sizes == {shortest_edge_reference(105, 191, v, 204) for v in (26, 51, 102)}
+    out = no_crop(s, generator=gen(5))
+    assert out["label"].shape == out["image"].shape[1:] and torch.equal(no_crop(s, generator=gen(5))["image"], out["image"])
+    with pytest.raises(ValueError, match="short_sides"):
+        TrainTransform(resize=(64, 36), short_sides=[26])
+
+
+def test_offline_resize_equals_pil_halving_and_jpeg():
+    """OfflineResize(0.5) = what Rein's mapillary_resize.py writes: (w // 2, h // 2), image
+    bicubic re-saved as JPEG (PIL's default quality 75), label nearest."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from flexseg.data.transforms import OfflineResize
+
+    s = sample(h=41, w=67, classes=19)
+    s["label"][0, :5] = 255
+    out = OfflineResize(0.5)(s)
+    img = Image.fromarray(s["image"].permute(1, 2, 0).numpy()).resize((33, 20), Image.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG")   # PIL's defaults, as Image.save("x.jpg")
+    expected = np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    assert torch.equal(out["image"], torch.from_numpy(expected).permute(2, 0, 1))
+    label = np.array(Image.fromarray(s["label"].numpy().astype(np.uint8)).resize((33, 20), Image.NEAREST))
+    assert torch.equal(out["label"], torch.from_numpy(label).long()) and out["label"].dtype == torch.int64
+    raw = OfflineResize(0.5, jpeg_quality=None)(s)["image"]
+    assert torch.equal(raw, torch.from_numpy(np.array(img)).permute(2, 0, 1))
+    # before an EvalResize: the image fit after halving, the label kept halved
+    both = EvalResize(fit=(32, 16), before=OfflineResize(0.5))(s)
+    assert tuple(both["image"].shape[1:]) == eval_size(20, 33, (32, 16)) and tuple(both["label"].shape) == (20, 33)

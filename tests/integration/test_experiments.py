@@ -1,5 +1,6 @@
 """Every ``conf/experiment/*`` recipe composes with ``+experiment=NAME``, keeps the paper
-recipe, and runs 2 steps on synthdrive (``data=synthdrive model=*_mitb0``); without
+recipe (the foundation-model recipes: the Rein family's, docs/vfm.md), and runs 2 steps on
+synthdrive (``data=synthdrive model=*_mitb0``; VFM recipes ``model=vfm_small``, 4 blocks); without
 data the paper recipe stops at once naming the missing folder; a multirun of an
 ablation produces one run per grid point that ``flexseg.report`` tabulates."""
 import json
@@ -21,10 +22,17 @@ PAPER = ["hrda_flex", "hrda_dginstyle", "daformer_flex", "daformer_dginstyle", "
          "ablation_has_schedule", "ablation_volume", "aldm_flex"]
 TINY = ["data.num_source=16", "data.num_generated=16", "data.num_test=4", "data.height=64", "data.width=128",
         "data.batch_size=2", "data.eval_batch_size=4", "trainer=debug", "trainer.max_steps=2", "logger=csv"]
+#: the foundation-model recipes (DINOv2-L + Rein + DAFormer head, docs/vfm.md)
+VFM = ["vfm_gta", "vfm_dginstyle", "vfm_flex"]
+#: a 4-block random-init ViT for the VFM recipes on a CPU
+VFM_TINY = ["model=vfm_small", "++model.encoder_kwargs={depth:4,embed_dim:64,num_heads:2}", "model.embed_dim=16"]
 
 
 def compose_experiment(name, overrides=(), output_dir="/tmp/flexseg-compose", hydra_node=False):
     """Compose ``train`` with ``+experiment=name``; paths resolved as in a run."""
+    from flexseg.utils.resolvers import register_resolvers
+
+    register_resolvers()  # ${vfm_weights_file:...} of model=vfm (registered by flexseg.build in a run)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[f"+experiment={name}", *overrides], return_hydra_config=hydra_node)
@@ -35,6 +43,8 @@ def compose_experiment(name, overrides=(), output_dir="/tmp/flexseg-compose", hy
 
 
 def synth_overrides(name):
+    if name.startswith("vfm"):
+        return ["data=synthdrive", *VFM_TINY, *TINY]
     model = "hrda_mitb0" if name.startswith("hrda") else "daformer_mitb0"
     return ["data=synthdrive", f"model={model}", *TINY]
 
@@ -71,6 +81,57 @@ def test_paper_recipe(name):
     if name.startswith("hrda"):
         assert list(cfg.data.train_transforms.gta.crop_size) == [1024, 1024]
         assert list(cfg.data.target_transforms.cityscapes.fit) == [2048, 1024]
+
+
+@pytest.mark.parametrize("name", VFM)
+def test_vfm_recipe(name):
+    """The Rein family's setting (w1oves/Rein rein_dinov2_mask2former_512x512_bs1x4.py) with
+    the DAFormer head; FLEX on in vfm_flex only; paper test protocol by default."""
+    cfg = compose_experiment(name)
+    assert cfg.experiment_name == name
+    assert cfg.trainer.max_steps == 40000 and cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "32-true"
+    assert cfg.data.batch_size == 4 and cfg.tf32 is False
+    m = cfg.model
+    assert m._target_ == "flexseg.models.vfm.VFMSegmenter" and m.encoder == "vit_large_patch14_dinov2"
+    assert str(m.pretrained).endswith("/pretrained/dinov2_vitl14_pretrain.pth")
+    assert (m.tuning, m.head, m.patch_size, m.img_size) == ("rein", "daformer", 16, 512)
+    assert list(m.slide_window) == [512, 512] and list(m.slide_stride) == [341, 341]
+    o = cfg.optim
+    assert o.optimizer.lr == 1e-4 and o.optimizer.weight_decay == 0.05 and list(o.optimizer.betas) == [0.9, 0.999]
+    assert o.param_groups.head_lr_mult == 1.0 and o.scheduler.warmup_steps == 0 and o.scheduler.power == 0.9
+    assert o.scheduler.min_lr_ratio == 0.0
+    gta = cfg.data.train_transforms.gta
+    assert gta.resize is None and gta.max_size == 2048 and list(gta.crop_size) == [512, 512]
+    assert list(gta.short_sides) == [int(512 * x * 0.1) for x in range(5, 21)]  # Rein's scales
+    assert gta.cat_max_ratio == 0.75 and gta.flip_p == 0.5 and gta.photometric is True
+    assert cfg.data.train_sets.gta.split_file is None                          # every GTA frame
+    assert set(cfg.data.train_sets) == ({"gta"} if name == "vfm_gta" else {"gta", "generated"})
+    assert not cfg.data.get("rcs", {}).get("enabled", False)
+    flex_on = name == "vfm_flex"
+    assert [cfg.flex[k].enabled for k in ("gap", "ube", "has")] == [flex_on] * 3
+    assert list(cfg.data.target_transforms.bdd100k.fit) == [1024, 512]          # the paper protocol
+    assert "label_table" not in cfg.data.targets.mapillary
+
+
+def test_vfm_optimizer_groups_follow_rein():
+    """optim=adamw_vfm on model=vfm: one lr for all that trains; no decay on Rein's tokens
+    and scale (Rein's keys learnable_tokens / reins.scale) and norms; decay on the rest."""
+    from hydra.utils import instantiate
+
+    cfg = compose_experiment("vfm_flex", ["model=vfm_small", "++model.encoder_kwargs={depth:4,embed_dim:32,num_heads:2}",
+                                          "model.embed_dim=16"])
+    net = instantiate(cfg.model)
+    rule = instantiate(cfg.optim.param_groups)
+    head_ids = {id(p) for p in net.head_parameters()}
+    named = list(net.named_parameters())
+    groups = rule([(n, p) for n, p in named if id(p) not in head_ids], [(n, p) for n, p in named if id(p) in head_ids],
+                  lr=cfg.optim.optimizer.lr, weight_decay=cfg.optim.optimizer.weight_decay)
+    names = {id(p): n for n, p in named}
+    assert {g["lr"] for g in groups} == {1e-4}
+    no_decay = {names[id(p)] for g in groups if g["weight_decay"] == 0.0 for p in g["params"]}
+    assert no_decay == {"backbone.refiner.tokens_a", "backbone.refiner.tokens_b", "backbone.refiner.scale"}
+    trained = {names[id(p)] for g in groups for p in g["params"]}
+    assert trained == {n for n, p in named if p.requires_grad} and not any(n.startswith("backbone.vit.") for n in trained)
 
 
 @pytest.mark.parametrize("name, grid", [

@@ -12,6 +12,10 @@ paper's columns. ``prepare`` runs first where the recipe needs it (class statist
 HRDA's rare-class sampling, the rare-class subset list of the DAFormer setting).
 The ablation recipes are daformer_flex with a sweep: their composition is checked here
 (same data as daformer_flex), their runs in tests/integration/test_experiments.py.
+The foundation-model recipes (``vfm_gta``, ``vfm_dginstyle``, ``vfm_flex``; docs/vfm.md) train
+2 steps the same way with a 4-block random-init ViT-S at patch 16 and Rein; ``vfm_flex``
+evaluates the five targets with the paper protocol, then its checkpoint with the Rein
+family's (``data=real_targets_rein``: BDD100K native, Mapillary halved with their label table).
 """
 from __future__ import annotations
 
@@ -38,6 +42,11 @@ MAIN = ["daformer_dginstyle", "daformer_flex", "aldm_flex", "hrda_dginstyle", "h
 #: inference is the costly part)
 EVALUATED = {"daformer_flex", "hrda_flex"}
 ABLATIONS = ["ablation_modules", "ablation_has_schedule", "ablation_volume"]
+VFM = ["vfm_gta", "vfm_dginstyle", "vfm_flex"]
+#: a CPU-sized foundation-model segmenter: ViT-S/14 geometry cut to 4 blocks of width 64, no
+#: weight file, patch 16 and Rein as the recipe; batch 2 as the MiT rehearsals
+VFM_TINY = ["model.encoder=vit_small_patch14_dinov2", "++model.encoder_kwargs={depth:4,embed_dim:64,num_heads:2}",
+            "data.batch_size=2"]
 PAPER_COLUMNS = ["ACDC", "DZ", "CS", "BDD", "MV", "Avg2", "Avg3", "Avg5"]
 TARGETS = ["acdc", "dark_zurich", "cityscapes", "bdd100k", "mapillary"]
 
@@ -83,12 +92,14 @@ def mixing_seed(cfg) -> int:
 
 def recipe_cfg(name: str, data_dir: Path, out: Path, extra=()):
     hrda = name.startswith("hrda")
+    encoder = VFM_TINY if name.startswith("vfm") else ["model.encoder=mit_b0"]
     overrides = [
         f"+experiment={name}", f"paths.data_dir={data_dir}", "trainer=cpu", "trainer.max_steps=2", "logger=csv",
         "callbacks=default", "+callbacks.spy._target_=tests.integration.test_rehearsal.BatchSpy",
-        "model.encoder=mit_b0", "model.pretrained=null", "model.embed_dim=32",
+        *encoder, "model.pretrained=null", "model.embed_dim=32",
         *(["model.attention_embed_dim=32"] if hrda else []),
-        "data.num_generated=null", "data.num_workers=0", "data.targets.acdc.conditions=[night]", *extra,
+        *([] if name == "vfm_gta" else ["data.num_generated=null"]),   # vfm_gta: GTA only
+        "data.num_workers=0", "data.targets.acdc.conditions=[night]", *extra,
     ]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -127,7 +138,12 @@ def test_recipe_trains_and_evaluates_like_the_paper(name, data_dir, tmp_path):
     if name not in EVALUATED:
         return
 
-    results = json.loads((tmp_path / "results.json").read_text())
+    check_paper_results(tmp_path, summary)
+
+
+def check_paper_results(run_dir: Path, summary: dict) -> None:
+    """results.json / results.md of a five-target test: the paper's columns and averages."""
+    results = json.loads((run_dir / "results.json").read_text())
     assert list(results["miou"]) == TARGETS
     assert list(results["averages"]) == ["Avg2", "Avg3", "Avg5"]
     assert results["mean"] == pytest.approx(summary["mean"])
@@ -136,8 +152,62 @@ def test_recipe_trains_and_evaluates_like_the_paper(name, data_dir, tmp_path):
         vals = [results["miou"][d] for d in members]
         assert not any(math.isnan(v) for v in vals)
         assert results["averages"][key] == pytest.approx(sum(vals) / len(vals))
-    table = (tmp_path / "results.md").read_text()
+    table = (run_dir / "results.md").read_text()
     assert "| " + " | ".join(PAPER_COLUMNS) + " |" in table
+
+
+@pytest.mark.parametrize("name", VFM)
+def test_vfm_recipe_trains_like_the_rein_family(name, data_dir, tmp_path):
+    """The VFM recipe's own data pipeline (every GTA frame, short side 256…1024, 512 crops; the
+    generated set mixed in for vfm_dginstyle / vfm_flex) through model=vfm (Rein, patch 16)."""
+    from flexseg.train import train
+
+    cfg = recipe_cfg(name, data_dir, tmp_path)
+    assert cfg.model._target_ == "flexseg.models.vfm.VFMSegmenter" and cfg.model.tuning == "rein"
+    assert cfg.model.patch_size == 16 and list(cfg.model.slide_window) == [512, 512]
+    assert cfg.data.train_sets.gta.split_file is None and cfg.data.train_transforms.gta.max_size == 2048
+    generated = name != "vfm_gta"
+    with open_dict(cfg):
+        if generated:
+            cfg.seed = mixing_seed(cfg)
+        cfg.test = name == "vfm_flex"
+
+    BatchSpy.batches = []
+    summary = train(cfg)
+    batches = BatchSpy.batches
+    assert len(batches) == 2 and all(shape == (2, 3, 512, 512) for _, shape in batches)
+    assert set(batches[0][0]) == ({"gta", "generated"} if generated else {"gta"}), batches
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    if name != "vfm_flex":
+        return
+    check_paper_results(tmp_path, summary)
+    paper = json.loads((tmp_path / "results.json").read_text())["miou"]
+
+    # the same checkpoint under the Rein family's test protocol: one override (data=real_targets_rein)
+    from flexseg.build import build_datamodule
+    from flexseg.eval import evaluate
+    from flexseg.utils.ckpt_config import apply_checkpoint_config
+
+    overrides = [f"ckpt_path={ckpt}", "data=real_targets_rein", f"paths.data_dir={data_dir}", "trainer=cpu",
+                 "logger=none", "data.num_workers=0", "data.targets.acdc.conditions=[night]"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        ecfg = compose(config_name="eval", overrides=overrides)
+    with open_dict(ecfg):
+        ecfg.paths.root_dir = str(ROOT)
+        ecfg.paths.output_dir = str(tmp_path / "rein")
+    apply_checkpoint_config(ecfg, overrides=overrides)
+    assert ecfg.model._target_ == "flexseg.models.vfm.VFMSegmenter"   # the trained network, from the checkpoint
+    dm = build_datamodule(ecfg)
+    bdd = dm.targets["bdd100k"][0]
+    assert tuple(bdd["image"].shape[-2:]) == (720, 1280) == tuple(bdd["label"].shape)   # native, not 910×512
+    for i, (w, h) in enumerate(REAL_SIZES["mapillary"]):   # halved labels, image fit to (1024, 512)
+        mv = dm.targets["mapillary"][i]
+        assert tuple(mv["label"].shape) == (h // 2, w // 2) and min(mv["image"].shape[-2:]) == 512
+    rein = evaluate(ecfg)
+    check_paper_results(tmp_path / "rein", rein)
+    assert rein["miou"]["cityscapes"] == pytest.approx(paper["cityscapes"], abs=1e-9)   # same image size and windows
 
 
 @pytest.mark.parametrize("name", ABLATIONS)

@@ -20,6 +20,9 @@ as deltas must not change
   digests equal that code's for all 12 networks.
 
 Regenerate (only for an intended change): ``python -m tests.unit.test_model_golden``.
+A new config option, experiment or network: ``python -m tests.unit.test_model_golden --new``
+records only the names the golden files lack and leaves every recorded entry byte-identical
+(a full regeneration on another CPU would rewrite the recorded digests).
 """
 from __future__ import annotations
 
@@ -182,14 +185,39 @@ def test_golden_detects_a_change():
     assert digests(net)[0] != keys
 
 
-if __name__ == "__main__":  # regenerate the golden values (intended changes only)
+def regenerate(only_new: bool = False) -> list[str]:
+    """Write the golden files; ``only_new``: add the config cases and networks they lack and
+    keep every recorded entry as it is (same formatting, so the files only grow). Returns the
+    names written."""
     GOLDEN.mkdir(exist_ok=True)
-    configs = {case: OmegaConf.to_container(compose_model(ov), resolve=False) for case, ov in sorted(config_cases().items())}
+    old_configs = json.loads(GOLDEN_CONFIGS.read_text()) if only_new else {}
+    old_nets = json.loads(GOLDEN_NETWORKS.read_text()) if only_new else {}
+    old_prints = json.loads(GOLDEN_FINGERPRINTS.read_text()) if only_new else {}
+    written = []
+    configs = {}
+    for case, ov in sorted(config_cases().items()):
+        if case in old_configs:
+            configs[case] = old_configs[case]
+        else:
+            configs[case] = OmegaConf.to_container(compose_model(ov), resolve=False)
+            written.append(case)
     GOLDEN_CONFIGS.write_text(json.dumps(configs, indent=1) + "\n")
     nets, prints = {}, {}
     for name, ov in NETWORKS.items():  # one network in memory at a time (MiT-B5: 85 M parameters)
+        if name in old_nets and name in old_prints:
+            nets[name], prints[name] = old_nets[name], old_prints[name]
+            continue
         net = build_network(ov)
         nets[name] = dict(zip(("keys", "values"), digests(net)))
         prints[name] = recorded_fingerprints(net)
-    GOLDEN_NETWORKS.write_text(json.dumps(nets, indent=1) + "\n")
-    GOLDEN_FINGERPRINTS.write_text(json.dumps(prints, separators=(",", ":")) + "\n")
+        written.append(name)
+    if not only_new or any(name not in old_nets for name in nets):
+        GOLDEN_NETWORKS.write_text(json.dumps(nets, indent=1) + "\n")
+        GOLDEN_FINGERPRINTS.write_text(json.dumps(prints, separators=(",", ":")) + "\n")
+    return written
+
+
+if __name__ == "__main__":  # regenerate the golden values (intended changes only); --new: add missing names only
+    import sys
+
+    print("written:", ", ".join(regenerate(only_new="--new" in sys.argv[1:])) or "nothing")

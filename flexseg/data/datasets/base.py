@@ -35,6 +35,7 @@ from flexseg.data.labels import (
     CITYSCAPES_ID_TO_TRAINID,
     IGNORE_INDEX,
     MAPILLARY_TO_TRAINID,
+    MAPILLARY_TO_TRAINID_REIN,
     NUM_CLASSES,
 )
 
@@ -150,6 +151,8 @@ CITYSCAPES_IDS = LabelConverter("Cityscapes label-id", CITYSCAPES_ID_TO_TRAINID,
 TRAIN_IDS = LabelConverter("train-id", {i: i for i in range(NUM_CLASSES)}, [*range(NUM_CLASSES), 255])
 #: Mapillary Vistas v1.2 ids 0..65.
 MAPILLARY_V12_IDS = LabelConverter("Mapillary v1.2", MAPILLARY_TO_TRAINID, range(66))
+#: Mapillary Vistas v1.2 ids 0..65 with the Rein family's table (``label_table=rein``).
+MAPILLARY_V12_IDS_REIN = LabelConverter("Mapillary v1.2 (Rein table)", MAPILLARY_TO_TRAINID_REIN, range(66))
 
 ENCODINGS: dict[str, LabelConverter] = {"ids": CITYSCAPES_IDS, "trainids": TRAIN_IDS, "mapillary": MAPILLARY_V12_IDS}
 

@@ -38,6 +38,12 @@ by :data:`flexseg.data.labels.MAPILLARY_TO_TRAINID` (docs/design.md §2); every 
 All other ids (0..65, e.g. 12 rail-track, 23 crosswalk-zebra, 44 street-light, 49
 traffic-sign--back, 65 unlabeled) → 255. Values > 65 are an error (v2.0 labels?).
 Converted labels are cached as ``<name>_labelTrainIds.png`` next to the originals.
+
+``label_table="rein"`` maps with the Rein family's table instead
+(:data:`flexseg.data.labels.MAPILLARY_TO_TRAINID_REIN`, their ``mapillary2cityscape.py``:
+11 ids differ, e.g. crosswalks, parking, bike and service lanes → road, manhole → 255); it
+reads the original labels (the cache holds DAFormer's table) — the Rein family's test
+protocol, ``conf/data/real_targets_rein.yaml``.
 """
 from __future__ import annotations
 
@@ -46,7 +52,10 @@ from typing import Any
 
 from flexseg.data.datasets.base import (
     MAPILLARY_V12_IDS,
+    MAPILLARY_V12_IDS_REIN,
+    TRAINID_SUFFIX,
     DatasetInfo,
+    LabelFile,
     PairedFolderDataset,
     as_path,
     finish,
@@ -72,6 +81,8 @@ INFO = DatasetInfo(
 )
 
 SPLITS = {"val": "validation", "validation": "validation", "train": "training", "training": "training"}
+#: label_table → converter: DAFormer's v1.2 table (docs/design.md §2) or the Rein family's
+LABEL_TABLES = {"daformer": MAPILLARY_V12_IDS, "rein": MAPILLARY_V12_IDS_REIN}
 
 
 def build_mapillary(
@@ -83,11 +94,15 @@ def build_mapillary(
     unknown_ids: str = "error",
     domain: str = "mapillary",
     transform: Any = None,
+    label_table: str = "daformer",
 ) -> PairedFolderDataset:
-    """Mapillary Vistas ``split`` with v1.2 labels mapped to the 19 train ids."""
+    """Mapillary Vistas ``split`` with v1.2 labels mapped to the 19 train ids by
+    ``label_table`` (``daformer``: DAFormer's table; ``rein``: the Rein family's)."""
     root = as_path(root)
     if split not in SPLITS:
         raise ValueError(f"mapillary: unknown split {split!r}; use one of {sorted(SPLITS)}")
+    if label_table not in LABEL_TABLES:
+        raise ValueError(f"mapillary: label_table must be one of {sorted(LABEL_TABLES)}, got {label_table!r}")
     INFO.require(root, root)
     base = INFO.require(root / SPLITS[split], root)
     image_dir = INFO.require(base / "images", root)
@@ -97,7 +112,11 @@ def build_mapillary(
             raise layout_error(INFO.name, label_dir, INFO.layout, INFO.obtain, root)
         label_dir = base / "labels"
     images = index_files(image_dir, ".jpg")
-    labels = index_labels(label_dir, ".png", MAPILLARY_V12_IDS)
+    if label_table == "daformer":
+        labels = index_labels(label_dir, ".png", MAPILLARY_V12_IDS)
+    else:  # the original ids converted on the fly; train-id caches (DAFormer's table) are skipped
+        raw = index_files(label_dir, ".png", exclude_suffix=TRAINID_SUFFIX)
+        labels = {k: LabelFile(p, LABEL_TABLES[label_table]) for k, p in raw.items()}
     imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict,
                                       label_hint=f"{label_dir.relative_to(root)}/<name>.png")
     return finish(INFO, root, imgs, lbls, problems, domain, where=str(image_dir), transform=transform,
