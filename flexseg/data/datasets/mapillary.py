@@ -41,22 +41,37 @@ Converted labels are cached as ``<name>_labelTrainIds.png`` next to the original
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from flexseg.data.datasets.base import (
-    MAPILLARY_V12_IDS,
-    DatasetInfo,
-    PairedFolderDataset,
-    as_path,
-    finish,
-    index_files,
-    index_labels,
-    layout_error,
-    pair_files,
-)
+from flexseg.data.datasets.base import DatasetLayout, Folders
 
-INFO = DatasetInfo(
+SPLITS = {"val": "validation", "validation": "validation", "train": "training", "training": "training"}
+
+
+@dataclass(frozen=True)
+class MapillaryLayout(DatasetLayout):
+    """Split aliases (``val`` = ``validation``, :data:`SPLITS`) and two label folders: the
+    full archive's ``label_dir``, else the v1.2-only archive's ``v12_label_dir``; an error
+    names ``label_dir``. The split folder is checked before the image folder."""
+
+    v12_label_dir: str = "{split}/labels"
+
+    def checked(self, split: str) -> MapillaryLayout:
+        if split not in SPLITS:
+            raise ValueError(f"mapillary: unknown split {split!r}; use one of {sorted(SPLITS)}")
+        return self
+
+    def folders(self, root: Path, split: str) -> list[Folders]:
+        folder = SPLITS[split]
+        self.require(root / folder, root)
+        labels = root / self.label_dir.format(split=folder)
+        if not labels.is_dir() and (root / self.v12_label_dir.format(split=folder)).is_dir():
+            labels = root / self.v12_label_dir.format(split=folder)
+        return [Folders(root / self.image_dir.format(split=folder), labels)]
+
+
+MAPILLARY = MapillaryLayout(
     name="mapillary",
     folder="mapillary",
     default_split="validation",
@@ -69,36 +84,13 @@ INFO = DatasetInfo(
         "download the Mapillary Vistas archive (mapillary-vistas-dataset_public_v2.0.zip, "
         "or the v1.2 one) from the Mapillary website (registration required) and unpack it into <root>"
     ),
+    image_dir="{split}/images",
+    label_dir="{split}/v1.2/labels",
+    image_suffix=".jpg",
+    label_suffix=".png",
+    label_encoding="mapillary",
+    label_hint="{label_dir}/<name>.png",
 )
-
-SPLITS = {"val": "validation", "validation": "validation", "train": "training", "training": "training"}
-
-
-def build_mapillary(
-    root: Path | str,
-    split: str = "validation",
-    *,
-    strict: bool = True,
-    size_mismatch: str = "error",
-    unknown_ids: str = "error",
-    domain: str = "mapillary",
-    transform: Any = None,
-) -> PairedFolderDataset:
-    """Mapillary Vistas ``split`` with v1.2 labels mapped to the 19 train ids."""
-    root = as_path(root)
-    if split not in SPLITS:
-        raise ValueError(f"mapillary: unknown split {split!r}; use one of {sorted(SPLITS)}")
-    INFO.require(root, root)
-    base = INFO.require(root / SPLITS[split], root)
-    image_dir = INFO.require(base / "images", root)
-    label_dir = base / "v1.2" / "labels"
-    if not label_dir.is_dir():
-        if not (base / "labels").is_dir():
-            raise layout_error(INFO.name, label_dir, INFO.layout, INFO.obtain, root)
-        label_dir = base / "labels"
-    images = index_files(image_dir, ".jpg")
-    labels = index_labels(label_dir, ".png", MAPILLARY_V12_IDS)
-    imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict,
-                                      label_hint=f"{label_dir.relative_to(root)}/<name>.png")
-    return finish(INFO, root, imgs, lbls, problems, domain, where=str(image_dir), transform=transform,
-                  size_mismatch=size_mismatch, unknown_ids=unknown_ids)  # type: ignore[arg-type]
+INFO = MAPILLARY
+#: Mapillary Vistas ``split`` with v1.2 labels mapped to the 19 train ids.
+build_mapillary = MAPILLARY.build
