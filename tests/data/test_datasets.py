@@ -322,7 +322,6 @@ TOY = DatasetLayout(
     image_suffix="_img.png",
     label_suffix="_gt_level3Ids.png",
     label_encoding=LabelConverter("toy level-3", TOY_IDS, range(30)),
-    trainid_suffix="_gt_labelTrainIds.png",
     recursive=True,
     label_hint="gt/<split>/<seq>/*_gt_level3Ids.png",
 )

@@ -54,9 +54,10 @@ class AcdcLayout(DatasetLayout):
 
 
 ACDC = AcdcLayout(
-    name="acdc",
-    folder="acdc",
-    default_split="val",
+    name="acdc", folder="acdc", default_split="val",
+    image_dir="rgb_anon/{condition}/{split}", image_suffix="_rgb_anon.png",
+    label_dir="gt/{condition}/{split}", label_suffix="_gt_labelIds.png", label_encoding="ids",
+    recursive=True, label_hint="gt/<cond>/<split>/<seq>/*_gt_labelIds.png",
     layout=(
         "  rgb_anon/<fog|night|rain|snow>/<split>/<seq>/<seq>_frame_<n>_rgb_anon.png\n"
         "  gt/<fog|night|rain|snow>/<split>/<seq>/<seq>_frame_<n>_gt_labelIds.png\n"
@@ -67,15 +68,4 @@ ACDC = AcdcLayout(
         "(registration required) and unpack both into <root>"
     ),
     options={"conditions": "subset of fog, night, rain, snow", "per_condition_domain": "domain 'acdc/<cond>'"},
-    image_dir="rgb_anon/{condition}/{split}",
-    label_dir="gt/{condition}/{split}",
-    image_suffix="_rgb_anon.png",
-    label_suffix="_gt_labelIds.png",
-    label_encoding="ids",
-    trainid_suffix="_gt_labelTrainIds.png",
-    recursive=True,
-    label_hint="gt/<cond>/<split>/<seq>/*_gt_labelIds.png",
 )
-INFO = ACDC
-#: ACDC ``split`` of the given conditions (domain ``acdc`` or ``acdc/<cond>``).
-build_acdc = ACDC.build

@@ -457,7 +457,9 @@ class DatasetLayout(DatasetInfo):
     - ``label_encoding``: the raw labels' id table, a key of :data:`ENCODINGS` (``ids`` =
       Cityscapes label ids, ``trainids``, ``mapillary``) or a :class:`LabelConverter`;
     - ``trainid_suffix``: the name of a label's train-id cache (key + suffix), read instead
-      of the raw label when present and not older (module docstring);
+      of the raw label when present and not older (module docstring); by default
+      ``X_labelIds.png`` → ``X_labelTrainIds.png`` (cityscapesScripts), else
+      ``_labelTrainIds.png`` (mmseg);
     - ``recursive``: files are searched in sub-folders too (``<city>/``, ``<seq>/``);
     - ``label_hint``: how the label of an image is named, in the message about an image
       without one; ``{label_dir}`` = the label folder relative to the root;
@@ -487,7 +489,7 @@ class DatasetLayout(DatasetInfo):
     image_suffix: str = ".png"
     label_suffix: str = ".png"
     label_encoding: str | LabelConverter = "trainids"
-    trainid_suffix: str = TRAINID_SUFFIX
+    trainid_suffix: str | None = None
     recursive: bool = False
     label_hint: str = "{label_dir}/<name>{label_suffix}"
     size_mismatch: SizeMismatch = "error"
@@ -497,6 +499,15 @@ class DatasetLayout(DatasetInfo):
         """The :class:`LabelConverter` of ``label_encoding``."""
         enc = self.label_encoding
         return enc if isinstance(enc, LabelConverter) else ENCODINGS[enc]
+
+    @property
+    def cache_suffix(self) -> str:
+        """The train-id cache suffix: ``trainid_suffix``, else derived from ``label_suffix``."""
+        if self.trainid_suffix is not None:
+            return self.trainid_suffix
+        if self.label_suffix.endswith("_labelIds.png"):
+            return self.label_suffix.removesuffix("labelIds.png") + "labelTrainIds.png"
+        return TRAINID_SUFFIX
 
     def build(
         self,
@@ -550,7 +561,7 @@ class DatasetLayout(DatasetInfo):
             prefix = f"{f.key}/" if f.key else ""
             images.update({prefix + k: p for k, p in index_files(image_dir, self.image_suffix, self.recursive).items()})
             labels.update({prefix + k: lf for k, lf in index_labels(label_dir, self.label_suffix, self.converter,
-                                                                      self.recursive, self.trainid_suffix).items()})
+                                                                      self.recursive, self.cache_suffix).items()})
         pairs = self.pair(root, split, images, labels, strict=strict, label_hint=self.hint(root, folders))
         if not pairs.images:
             raise DatasetLayoutError(f"{self.name}: no image/label pairs found in {self.where(root, split, folders)}.\n"

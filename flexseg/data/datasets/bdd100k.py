@@ -7,9 +7,10 @@ from __future__ import annotations
 from flexseg.data.datasets.base import DatasetLayout
 
 BDD100K = DatasetLayout(
-    name="bdd100k",
-    folder="bdd100k",
-    default_split="val",
+    name="bdd100k", folder="bdd100k", default_split="val",
+    image_dir="images/10k/{split}", image_suffix=".jpg",
+    label_dir="labels/sem_seg/masks/{split}", label_suffix=".png", label_encoding="trainids",
+    label_hint="labels/sem_seg/masks/<split>/<name>.png",
     layout=(
         "  images/10k/<split>/<name>.jpg\n"
         "  labels/sem_seg/masks/<split>/<name>.png   (train ids 0..18, 255 ignore)"
@@ -19,13 +20,4 @@ BDD100K = DatasetLayout(
         "(bdd100k_sem_seg_labels_trainval.zip) from the BDD100K website and unpack both so "
         "that their bdd100k/ folder is <root>"
     ),
-    image_dir="images/10k/{split}",
-    label_dir="labels/sem_seg/masks/{split}",
-    image_suffix=".jpg",
-    label_suffix=".png",
-    label_encoding="trainids",
-    label_hint="labels/sem_seg/masks/<split>/<name>.png",
 )
-INFO = BDD100K
-#: BDD100K 10k semantic segmentation of ``split`` (train or val).
-build_bdd100k = BDD100K.build

@@ -8,9 +8,10 @@ from __future__ import annotations
 from flexseg.data.datasets.base import DatasetLayout
 
 CITYSCAPES = DatasetLayout(
-    name="cityscapes",
-    folder="cityscapes",
-    default_split="val",
+    name="cityscapes", folder="cityscapes", default_split="val",
+    image_dir="leftImg8bit/{split}", image_suffix="_leftImg8bit.png",
+    label_dir="gtFine/{split}", label_suffix="_gtFine_labelIds.png", label_encoding="ids",
+    recursive=True, label_hint="gtFine/<split>/<city>/*_gtFine_labelIds.png",
     layout=(
         "  leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png\n"
         "  gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png\n"
@@ -20,15 +21,4 @@ CITYSCAPES = DatasetLayout(
         "download gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip from the "
         "Cityscapes website (registration required) and unpack both into <root>"
     ),
-    image_dir="leftImg8bit/{split}",
-    label_dir="gtFine/{split}",
-    image_suffix="_leftImg8bit.png",
-    label_suffix="_gtFine_labelIds.png",
-    label_encoding="ids",
-    trainid_suffix="_gtFine_labelTrainIds.png",
-    recursive=True,
-    label_hint="gtFine/<split>/<city>/*_gtFine_labelIds.png",
 )
-INFO = CITYSCAPES
-#: Cityscapes fine annotations of ``split`` (train or val).
-build_cityscapes = CITYSCAPES.build

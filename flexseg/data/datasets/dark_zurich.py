@@ -8,9 +8,10 @@ from __future__ import annotations
 from flexseg.data.datasets.base import DatasetLayout
 
 DARK_ZURICH = DatasetLayout(
-    name="dark_zurich",
-    folder="dark_zurich",
-    default_split="val",
+    name="dark_zurich", folder="dark_zurich", default_split="val",
+    image_dir="rgb_anon/{split}/night", image_suffix="_rgb_anon.png",
+    label_dir="gt/{split}/night", label_suffix="_gt_labelIds.png", label_encoding="ids",
+    recursive=True, label_hint="gt/<split>/night/<seq>/*_gt_labelIds.png",
     layout=(
         "  rgb_anon/val/night/<seq>/<seq>_frame_<n>_rgb_anon.png\n"
         "  gt/val/night/<seq>/<seq>_frame_<n>_gt_labelIds.png\n"
@@ -20,15 +21,4 @@ DARK_ZURICH = DatasetLayout(
         "download Dark_Zurich_val_anon.zip from the Dark Zurich page of the ETH Zurich "
         "Computer Vision Lab and unpack it into <root>"
     ),
-    image_dir="rgb_anon/{split}/night",
-    label_dir="gt/{split}/night",
-    image_suffix="_rgb_anon.png",
-    label_suffix="_gt_labelIds.png",
-    label_encoding="ids",
-    trainid_suffix="_gt_labelTrainIds.png",
-    recursive=True,
-    label_hint="gt/<split>/night/<seq>/*_gt_labelIds.png",
 )
-INFO = DARK_ZURICH
-#: Dark Zurich night frames of ``split`` (val).
-build_dark_zurich = DARK_ZURICH.build

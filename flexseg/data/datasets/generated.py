@@ -93,9 +93,8 @@ class GeneratedLayout(DatasetLayout):
 
 
 GENERATED = GeneratedLayout(
-    name="generated",
-    folder="dginstyle",
-    default_split="train",
+    name="generated", folder="dginstyle", default_split="train",
+    label_suffix=TRAINID_SUFFIX, trainid_suffix=TRAINID_SUFFIX,  # the cache name, whatever label_suffix is
     layout=(
         "  [<split>/]<image_dir>/<name><image_suffix>     (default images/<name>.png)\n"
         "  [<split>/]<label_dir>/<name><label_suffix>     (default labels/<name>_labelTrainIds.png)"
@@ -110,12 +109,4 @@ GENERATED = GeneratedLayout(
         "label_encoding": "trainids or ids (Cityscapes label ids)",
         "num_images": "a random subset of that many pairs (None: all, 0: none)", "seed": "of the subset",
     },
-    image_dir="images",
-    label_dir="labels",
-    image_suffix=".png",
-    label_suffix=TRAINID_SUFFIX,
-    label_encoding="trainids",
 )
-INFO = GENERATED
-#: An image-folder + label-folder training set; see the module docstring.
-build_generated = GENERATED.build

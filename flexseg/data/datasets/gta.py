@@ -101,9 +101,9 @@ class GtaLayout(DatasetLayout):
 
 
 GTA = GtaLayout(
-    name="gta",
-    folder="gta",
-    default_split="all",
+    name="gta", folder="gta", default_split="all",
+    label_encoding="ids",
+    label_hint="labels/<name>.png", size_mismatch="resize",
     layout=(
         "  images/00001.png …           RGB frames\n"
         "  labels/00001.png …           Cityscapes label ids (same file names)\n"
@@ -117,14 +117,6 @@ GTA = GtaLayout(
         "<root>/images and <root>/labels"
     ),
     options={"split_file": "text file of image names (default <root>/<split>.txt for splits other than all/train)"},
-    image_dir="images",
-    label_dir="labels",
-    image_suffix=".png",
-    label_suffix=".png",
-    label_encoding="ids",
-    label_hint="labels/<name>.png",
-    size_mismatch="resize",
 )
-INFO = GTA
-#: GTA5: every frame for split ``all``/``train``, else the frames listed in a split file.
+#: the builder by its former name (flexseg.generate)
 build_gta = GTA.build

@@ -72,9 +72,10 @@ class MapillaryLayout(DatasetLayout):
 
 
 MAPILLARY = MapillaryLayout(
-    name="mapillary",
-    folder="mapillary",
-    default_split="validation",
+    name="mapillary", folder="mapillary", default_split="validation",
+    image_dir="{split}/images", image_suffix=".jpg",
+    label_dir="{split}/v1.2/labels", label_suffix=".png", label_encoding="mapillary",
+    label_hint="{label_dir}/<name>.png",
     layout=(
         "  validation/images/<name>.jpg\n"
         "  validation/v1.2/labels/<name>.png   (v1.2 class ids 0..65)\n"
@@ -84,13 +85,4 @@ MAPILLARY = MapillaryLayout(
         "download the Mapillary Vistas archive (mapillary-vistas-dataset_public_v2.0.zip, "
         "or the v1.2 one) from the Mapillary website (registration required) and unpack it into <root>"
     ),
-    image_dir="{split}/images",
-    label_dir="{split}/v1.2/labels",
-    image_suffix=".jpg",
-    label_suffix=".png",
-    label_encoding="mapillary",
-    label_hint="{label_dir}/<name>.png",
 )
-INFO = MAPILLARY
-#: Mapillary Vistas ``split`` with v1.2 labels mapped to the 19 train ids.
-build_mapillary = MAPILLARY.build
