@@ -50,6 +50,18 @@ def test_inference_commands_use_a_gpu_when_present(name):
     assert compose_cfg(["ckpt_path=x", "trainer=cpu"], name="eval").trainer.accelerator == "cpu"
 
 
+@pytest.mark.parametrize("name", ["eval", "analyze"])
+def test_a_missing_checkpoint_is_named(tmp_path, name):
+    from flexseg.analyze import analyze
+    from flexseg.eval import evaluate
+
+    cfg = compose_cfg([*TINY, f"ckpt_path={tmp_path / 'nope.ckpt'}"], name=name)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        {"eval": evaluate, "analyze": analyze}[name](cfg)
+
+
 @pytest.mark.parametrize("name", ["default", "fdr", "overfit", "limit", "profiler", "detect_anomaly"])
 def test_debug_configs_write_under_logs_debugs(name):
     from hydra import compose, initialize_config_dir
