@@ -249,22 +249,22 @@ def test_eval_cli_needs_only_ckpt_path(tmp_path):
 PACKAGE = ROOT / "flexseg"
 
 #: The package's layers, lowest first. A module may import modules of its own layer or of
-#: a lower one, never of a higher one. An entry names a module or a package (then every
-#: module below it); the longest entry that matches a module decides its layer.
+#: a lower one, never of a higher one. An entry names a module, or with ``.*`` a package and
+#: every module below it; the longest entry that matches a module decides its layer.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # facts and pure functions that import nothing of FlexSeg's (bar the class tables)
     ("protocol", ("flexseg", "flexseg._venv", "flexseg.protocol", "flexseg.stats", "flexseg.metrics",
                   "flexseg.data.labels", "flexseg.data.classes")),
-    ("utils", ("flexseg.utils", "flexseg.progress", "flexseg.submission")),
+    ("utils", ("flexseg.utils.*", "flexseg.progress", "flexseg.submission")),
     # the method's math (no Lightning): GAP, UBE, HAS, the boundaries
-    ("flex", ("flexseg.flex",)),
+    ("flex", ("flexseg.flex.*",)),
     # datasets, synthdrive, samplers, the datamodule (which draws batches with HAS), generation
-    ("data", ("flexseg.data", "flexseg.generation")),
-    ("models", ("flexseg.models",)),
+    ("data", ("flexseg.data.*", "flexseg.generation.*")),
+    ("models", ("flexseg.models.*",)),
     # what puts a run together: the LightningModule, optimizer, builders, checkpoints
     ("assembly", ("flexseg.module", "flexseg.optim", "flexseg.build", "flexseg.checks", "flexseg.checkpoint",
                   "flexseg.callbacks")),
-    ("reporting", ("flexseg.report", "flexseg.analysis")),
+    ("reporting", ("flexseg.report.*", "flexseg.analysis.*")),
     ("commands", ("flexseg.train", "flexseg.eval", "flexseg.analyze", "flexseg.predict", "flexseg.bench",
                   "flexseg.generate")),
     ("dispatcher", ("flexseg.cli",)),
@@ -339,12 +339,14 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def layer_of(module: str) -> int | None:
-    """Index in :data:`LAYERS` of the longest entry naming ``module`` or a package above it."""
+    """Index in :data:`LAYERS` of the longest entry naming ``module`` (or, ``pkg.*``, a package above it)."""
     best: tuple[int, int] | None = None  # (length of the entry, layer)
     for index, (_, entries) in enumerate(LAYERS):
         for entry in entries:
-            if (module == entry or module.startswith(entry + ".")) and (best is None or len(entry) > best[0]):
-                best = (len(entry), index)
+            package = entry.removesuffix(".*")
+            matches = module == package or (entry.endswith(".*") and module.startswith(package + "."))
+            if matches and (best is None or len(package) > best[0]):
+                best = (len(package), index)
     return None if best is None else best[1]
 
 
