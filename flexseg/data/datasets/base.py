@@ -469,7 +469,7 @@ class DatasetLayout(DatasetInfo):
     the layout with that field replaced. A layout with special rules (ACDC's conditions,
     Mapillary's label versions, GTA's split files, generated sets' folder pairs and
     subsets) is a subclass overriding one of the steps :meth:`checked`, :meth:`folders`,
-    :meth:`hint`, :meth:`pair`, :meth:`where`, :meth:`domains`.
+    :meth:`label_files`, :meth:`hint`, :meth:`pair`, :meth:`where`, :meth:`domains`.
 
     Example:
         >>> toy = DatasetLayout(name="toy", folder="toy", default_split="val", layout="  img/<split>/<name>.jpg",
@@ -560,8 +560,7 @@ class DatasetLayout(DatasetInfo):
             image_dir, label_dir = self.require(f.images, root), self.require(f.labels, root)
             prefix = f"{f.key}/" if f.key else ""
             images.update({prefix + k: p for k, p in index_files(image_dir, self.image_suffix, self.recursive).items()})
-            labels.update({prefix + k: lf for k, lf in index_labels(label_dir, self.label_suffix, self.converter,
-                                                                      self.recursive, self.cache_suffix).items()})
+            labels.update({prefix + k: lf for k, lf in self.label_files(label_dir).items()})
         pairs = self.pair(root, split, images, labels, strict=strict, label_hint=self.hint(root, folders))
         if not pairs.images:
             raise DatasetLayoutError(f"{self.name}: no image/label pairs found in {self.where(root, split, folders)}.\n"
@@ -581,6 +580,10 @@ class DatasetLayout(DatasetInfo):
     def folders(self, root: Path, split: str) -> list[Folders]:
         """The image and label folders of ``split`` (each checked to exist, in order)."""
         return [Folders(root / self.image_dir.format(split=split), root / self.label_dir.format(split=split))]
+
+    def label_files(self, folder: Path) -> dict[str, LabelFile]:
+        """The labels of one label folder by key, with their encoding and train-id caches."""
+        return index_labels(folder, self.label_suffix, self.converter, self.recursive, self.cache_suffix)
 
     def hint(self, root: Path, folders: Sequence[Folders]) -> str:
         """How an image's label is named (in the message about an image without one)."""
