@@ -253,6 +253,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from flexseg.cli import run
+    from flexseg.utils.entry import run
 
     run(main)

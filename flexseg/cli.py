@@ -1,24 +1,17 @@
 """FlexSeg's commands: the console scripts of ``pyproject.toml`` (``flexseg-train``,
-``flexseg-eval``, …) and the ``python -m flexseg.<command>`` entry points run through here.
+``flexseg-eval``, …).
 
-Process-wide settings that a library import must not make are made here, when a
-command starts: Hydra's notice that ``conf/hydra/launcher/submitit_*.yaml`` extend the
-plugin's schemas of the same name is emitted while the config is composed, before the
-command's own code (``flexseg/utils/extras.py``) runs.
+The Hydra commands start through :func:`flexseg.utils.entry.run` (re-exported here), as
+``python -m flexseg.<command>`` does from each command module's ``__main__`` block: this
+dispatcher imports the commands, none of them imports it.
 """
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable
 from typing import Any
 
+from flexseg.utils.entry import run
+
 __all__ = ["analyze", "bench", "compare", "eval", "export", "predict", "prepare", "preview", "report", "run", "train"]
-
-
-def run(main: Callable[[], Any]) -> Any:
-    """Run a Hydra ``main`` as a program."""
-    warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
-    return main()
 
 
 def train() -> Any:

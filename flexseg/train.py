@@ -16,10 +16,11 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from flexseg.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from flexseg.checks import validate_config
 from flexseg.report.results import results_summary, write_tables
 from flexseg.utils.ckpt_config import StoreConfig
 from flexseg.utils.conf_dir import CONFIG_PATH
-from flexseg.utils.config import check_output_dir, validate_config
+from flexseg.utils.config import check_output_dir
 from flexseg.utils.console import print_results
 from flexseg.utils.extras import apply_extras
 from flexseg.utils.precision import set_tf32
@@ -127,6 +128,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    from flexseg.cli import run
+    from flexseg.utils.entry import run
 
     run(main)

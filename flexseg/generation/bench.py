@@ -26,16 +26,22 @@ from flexseg.generation.models import Components, resolve_dtype
 from flexseg.generation.sampler import SamplerConfig, generate_image
 
 
-def letter_tokenizer(folder: Path) -> Any:
-    """A CLIP tokenizer over single characters (the cost of the text encoder does not depend on it)."""
-    from transformers import CLIPTokenizer
-
+def write_letter_vocab(folder: Path) -> None:
+    """``vocab.json`` + ``merges.txt`` of a CLIP BPE tokenizer over single characters (also the
+    tokenizer of the test suite's tiny model folders, ``tests/generation/tiny_models.py``)."""
     folder.mkdir(parents=True, exist_ok=True)
     tokens = ["<|startoftext|>", "<|endoftext|>"]
     for ch in string.ascii_lowercase + string.digits + ".,!":
         tokens += [ch, ch + "</w>"]
     (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
     (folder / "merges.txt").write_text("#version: 0.2\n")
+
+
+def letter_tokenizer(folder: Path) -> Any:
+    """A CLIP tokenizer over single characters (the cost of the text encoder does not depend on it)."""
+    from transformers import CLIPTokenizer
+
+    write_letter_vocab(folder)
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77,
                          pad_token="<|endoftext|>")
 

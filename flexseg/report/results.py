@@ -13,86 +13,23 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Protocol
 
+from flexseg.protocol import REAL_AVERAGES, REAL_DOMAINS, SYNTH_ADVERSE, averages, canonical_domain
 from flexseg.utils.tables import markdown_table, write_csv
-
-if TYPE_CHECKING:
-    from flexseg.report.discovery import Run
 
 __all__ = ["REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "averages", "canonical_domain", "read_results",
            "results_summary", "run_metrics", "write_tables"]
-
-#: Canonical real-domain names and the spellings a data config may use.
-REAL_DOMAINS: dict[str, tuple[str, ...]] = {
-    "ACDC": ("acdc",),
-    "DZ": ("dz", "dark_zurich", "darkzurich", "dark-zurich"),
-    "CS": ("cs", "cityscapes"),
-    "BDD": ("bdd", "bdd100k", "bdd10k"),
-    "MV": ("mv", "mapillary", "vistas", "mapillary_vistas"),
-}
-REAL_AVERAGES: dict[str, tuple[str, ...]] = {
-    "Avg2": ("ACDC", "DZ"),
-    "Avg3": ("CS", "BDD", "MV"),
-    "Avg5": ("ACDC", "DZ", "CS", "BDD", "MV"),
-}
-SYNTH_ADVERSE: tuple[str, ...] = ("fog", "night", "rain", "snow")
+# REAL_DOMAINS, REAL_AVERAGES, SYNTH_ADVERSE, canonical_domain and averages are facts of the
+# evaluation protocol (flexseg/protocol.py); they stay importable from here.
 
 
-def canonical_domain(name: str) -> str:
-    """The paper's name of a real target domain.
+class HasResults(Protocol):
+    """What :func:`run_metrics` reads of a run: its ``results.json`` payload
+    (:class:`flexseg.report.discovery.Run` is one; discovery imports this module, not the
+    other way round)."""
 
-    Args:
-        name: a domain name as a data config spells it (any case).
-
-    Returns:
-        ``ACDC``/``DZ``/``CS``/``BDD``/``MV`` for a spelling in :data:`REAL_DOMAINS`,
-        else ``name`` unchanged.
-
-    Example:
-        >>> canonical_domain("dark_zurich"), canonical_domain("Cityscapes"), canonical_domain("fog")
-        ('DZ', 'CS', 'fog')
-    """
-    low = name.lower()
-    for canon, aliases in REAL_DOMAINS.items():
-        if low in aliases:
-            return canon
-    return name
-
-
-def averages(mious: Mapping[str, float]) -> dict[str, float]:
-    """Summary averages of per-domain mIoU values (any unit; NaN values skipped).
-
-    Real domains (names as in :data:`REAL_DOMAINS`) → ``Avg2``/``Avg3``/``Avg5``, each
-    only when all of its domains are present; otherwise (e.g. synthdrive) ``mean`` over
-    all domains and, when any of fog/night/rain/snow is present, ``adverse`` over those.
-
-    Args:
-        mious: domain name → mIoU (fraction or percent; ``None``/NaN are skipped).
-
-    Returns:
-        average name → value, in the unit of ``mious``.
-
-    Example:
-        >>> averages({"acdc": 40.0, "dz": 20.0, "cs": 50.0, "bdd": 60.0, "mv": 70.0})
-        {'Avg2': 30.0, 'Avg3': 60.0, 'Avg5': 48.0}
-        >>> averages({"clear": 0.8, "fog": 0.6, "night": float("nan")})
-        {'mean': 0.7, 'adverse': 0.6}
-    """
-    vals = {canonical_domain(d): float(v) for d, v in mious.items() if v is not None and not math.isnan(float(v))}
-    out: dict[str, float] = {}
-    if any(d in REAL_DOMAINS for d in vals):
-        for name, members in REAL_AVERAGES.items():
-            if all(m in vals for m in members):
-                out[name] = sum(vals[m] for m in members) / len(members)
-        if out:
-            return out
-    if vals:
-        out["mean"] = sum(vals.values()) / len(vals)
-    adverse = [vals[d] for d in SYNTH_ADVERSE if d in vals]
-    if adverse:
-        out["adverse"] = sum(adverse) / len(adverse)
-    return out
+    results: dict[str, Any]
 
 
 def results_summary(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -191,7 +128,7 @@ def _mean(values: Iterable[float]) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
-def run_metrics(run: Run) -> dict[str, float]:
+def run_metrics(run: HasResults) -> dict[str, float]:
     """Per-run metrics in percent.
 
     Args:

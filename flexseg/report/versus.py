@@ -70,10 +70,8 @@ def versus_comparisons(runs: Sequence[Run], key: str, baseline: Mapping[str, Any
         key: a dotted config key, e.g. ``data.misalignment_px``.
         baseline: ``key → value`` of the baseline's runs (``None``: GAP, UBE, HAS off).
         ignore: override keys (or ``prefix.*``) that never define a group.
-        ci: interval of Δ (``"t"`` or ``"bootstrap"``).
-        test: p-value (``"signflip"``, ``"wilcoxon"`` or ``"t"``).
-        level: confidence level of the intervals.
-        n_resamples: bootstrap resamples.
+        ci, test, level, n_resamples: the interval of Δ, the p-value, the confidence level
+            and the bootstrap resamples, as for :func:`~flexseg.report.compare.comparisons`.
 
     Returns:
         Columns ``key`` then :data:`~flexseg.report.compare.COMPARISON_COLUMNS`, sorted by

@@ -35,10 +35,8 @@ def write_report(runs: Sequence[Run], out: Path, baseline: Mapping[str, Any] | N
         out: output folder (created).
         baseline: ``key → value`` of the baseline's runs (``None``: GAP, UBE, HAS off).
         ignore: override keys (or ``prefix.*``) that never define a group.
-        ci: interval of Δ (``"t"`` or ``"bootstrap"``).
-        test: p-value (``"signflip"``, ``"wilcoxon"`` or ``"t"``).
-        level: confidence level of the intervals.
-        n_resamples: bootstrap resamples.
+        ci, test, level, n_resamples: the interval of Δ, the p-value, the confidence level
+            and the bootstrap resamples, as for :func:`~flexseg.report.compare.comparisons`.
 
     Returns:
         The summary table (:func:`~flexseg.report.tables.summary_table`).
@@ -102,10 +100,8 @@ def write_versus(runs: Sequence[Run], key: str, out: Path, ignore: Sequence[str]
         out: an existing output folder.
         ignore: override keys (or ``prefix.*``) that never define a group.
         baseline: ``key → value`` of the baseline's runs (``None``: GAP, UBE, HAS off).
-        ci: interval of Δ (``"t"`` or ``"bootstrap"``).
-        test: p-value (``"signflip"``, ``"wilcoxon"`` or ``"t"``).
-        level: confidence level of the intervals.
-        n_resamples: bootstrap resamples.
+        ci, test, level, n_resamples: the interval of Δ, the p-value, the confidence level
+            and the bootstrap resamples, as for :func:`~flexseg.report.compare.comparisons`.
 
     Returns:
         The wide table (:func:`~flexseg.report.versus.versus_table`).

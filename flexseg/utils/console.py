@@ -7,6 +7,8 @@ from typing import Mapping
 from rich.console import Console
 from rich.table import Table
 
+from flexseg.protocol import canonical_domain
+
 
 def _pct(value: float) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
@@ -29,8 +31,6 @@ def paper_table(results: Mapping[str, Mapping[str, float]], averages: Mapping[st
     """The paper's row (ACDC, DZ, CS, BDD, MV, Avg2, Avg3, Avg5) when the averages hold Avg columns."""
     if not any(k.startswith("Avg") for k in averages):
         return None
-    from flexseg.report import canonical_domain
-
     table = Table(title="mIoU (%), paper columns")
     names = [canonical_domain(d) for d in results] + list(averages)
     for name in names:

@@ -22,6 +22,8 @@ from typing import Any, Iterable, Mapping
 
 from omegaconf import DictConfig, open_dict
 
+from flexseg.protocol import averages
+
 log = logging.getLogger(__name__)
 
 #: File of the run directory mapping logger name → W&B run id.
@@ -92,8 +94,6 @@ def summary_metrics(results: Mapping[str, Mapping[str, Any]], prefix: str = "tes
     """Flat summary: ``<prefix>/<domain>/{miou,acc,boundary_acc,interior_acc}``,
     ``<prefix>/<domain>/iou/<class>`` and ``<prefix>/<Avg2|Avg3|Avg5|mean|adverse>``
     (fractions 0–1, as logged during the test)."""
-    from flexseg.report import averages
-
     out: dict[str, float] = {}
     for domain, r in results.items():
         for key in ("miou", "acc", "boundary_acc", "interior_acc"):

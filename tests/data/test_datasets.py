@@ -11,9 +11,12 @@ from PIL import Image
 
 from flexseg.data.datasets import (
     INFOS,
+    LAYOUTS,
     REGISTRY,
     DatasetError,
+    DatasetLayout,
     DatasetLayoutError,
+    LabelConverter,
     LabelError,
     PairingError,
     UnreadableFileError,
@@ -23,6 +26,8 @@ from flexseg.data.labels import CLASS_NAMES, MAPILLARY_TO_TRAINID, MAPILLARY_V12
 from tests.data.fixtures import (
     DEFAULT_SPLITS,
     MAPILLARY_ID_TO_TRAIN,
+    FixtureTree,
+    _pair,
     save_png,
     write_acdc,
     write_cityscapes,
@@ -301,3 +306,56 @@ def test_dataloader_collates_samples(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         list(loader)
+
+
+# ------------------------------------------------------------------ a new layout is a declaration
+#: An IDD-like toy layout with its own id table (level-3 ids 0..29; 2n → train id n, odd → ignore).
+TOY_IDS = {2 * t: t for t in range(15)}
+TOY = DatasetLayout(
+    name="toy",
+    folder="toy",
+    default_split="val",
+    layout="  img/<split>/<seq>/<name>_img.png\n  gt/<split>/<seq>/<name>_gt_level3Ids.png",
+    obtain="unpack toy.zip into <root>",
+    image_dir="img/{split}",
+    label_dir="gt/{split}",
+    image_suffix="_img.png",
+    label_suffix="_gt_level3Ids.png",
+    label_encoding=LabelConverter("toy level-3", TOY_IDS, range(30)),
+    recursive=True,
+    label_hint="gt/<split>/<seq>/*_gt_level3Ids.png",
+)
+
+
+def write_toy(root, split="val"):
+    tree = FixtureTree(root)
+    for seq in ("s1", "s2"):
+        for j in range(2):
+            _pair(tree, root / "img" / split / seq / f"{seq}_{j}_img.png", root / "gt" / split / seq / f"{seq}_{j}_gt_level3Ids.png",
+                  (24, 16), range(30), TOY_IDS, 7 * j + len(seq))
+    return tree
+
+
+def test_a_new_layout_is_one_declaration(tmp_path):
+    """Adding a dataset (IDD, Synthia, a user's own published tree) = a DatasetLayout + this kind of test."""
+    tree = write_toy(tmp_path / "toy")
+    assert_matches(TOY.build(tree.root), tree, "toy")
+    assert TOY.build(tree.root, "val", domain="idd")[0]["domain"] == "idd"
+    # the same checks and messages as the published layouts
+    with pytest.raises(DatasetLayoutError) as e:
+        TOY.build(tmp_path / "toy", "train")
+    assert str(tmp_path / "toy" / "img" / "train") in str(e.value) and "gt/<split>/<seq>/<name>_gt_level3Ids.png" in str(e.value)
+    assert "To obtain it: unpack toy.zip into " + str(tmp_path / "toy") in str(e.value)
+    first = sorted(tree.expected)[0]
+    os.remove(tree.labels[first])
+    with pytest.raises(PairingError, match=r"image without label \(expected gt/<split>/<seq>/\*_gt_level3Ids.png\)"):
+        TOY.build(tree.root)
+    with pytest.raises(TypeError, match="toy: unknown option"):
+        TOY.build(tree.root, conditions="fog")
+
+
+def test_every_dataset_is_a_declaration():
+    assert {layout.name for layout in LAYOUTS} == set(REGISTRY) == set(INFOS)
+    for layout in LAYOUTS:
+        assert isinstance(layout, DatasetLayout) and INFOS[layout.name] is layout
+        assert set(layout.options) <= {f for f in type(layout).__dataclass_fields__}, layout.name

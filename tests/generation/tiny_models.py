@@ -7,10 +7,11 @@ hundred kB in all, loadable with ``local_files_only`` and fast on the CPU at 64Â
 from __future__ import annotations
 
 import json
-import string
 from pathlib import Path
 
 import torch
+
+from flexseg.generation.bench import write_letter_vocab
 
 UNET_KW = dict(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
@@ -22,13 +23,8 @@ CONTROLNET_KW = dict(in_channels=4, layers_per_block=1, block_out_channels=(16, 
 
 
 def write_tokenizer(folder: Path) -> None:
-    """A CLIP BPE tokenizer over single letters (vocab.json + merges.txt)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tokens = ["<|startoftext|>", "<|endoftext|>"]
-    for ch in string.ascii_lowercase + string.digits + ".,!":
-        tokens += [ch, ch + "</w>"]
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
+    """A CLIP BPE tokenizer over single letters (vocab.json + merges.txt) as a diffusers folder."""
+    write_letter_vocab(folder)
     (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 77, "do_lower_case": True,
                                                               "tokenizer_class": "CLIPTokenizer"}))
     (folder / "special_tokens_map.json").write_text(json.dumps(

@@ -53,11 +53,3 @@ def test_analyze_cli_requires_a_checkpoint(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "ckpt_path" in proc.stderr
-
-
-def test_analyze_missing_checkpoint_names_it(tmp_path):
-    cfg = compose_cfg([*TINY, f"ckpt_path={tmp_path / 'absent.ckpt'}"], name="analyze")
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path / "out")
-    with pytest.raises(FileNotFoundError, match="absent.ckpt"):
-        analyze(cfg)

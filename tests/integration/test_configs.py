@@ -6,7 +6,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
-from flexseg.utils.config import ConfigError, validate_config
+from flexseg.checks import validate_config
+from flexseg.utils.config import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 

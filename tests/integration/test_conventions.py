@@ -1,6 +1,8 @@
 """Template conventions: run length independent of the hardware config, the debug group,
 the extras (config tree, quiet console), the progress bar, checkpoints that carry their
-config (eval / analyze / predict need only ckpt_path=)."""
+config (eval / analyze / predict need only ckpt_path=), imports that run one way (no
+cycle, down the declared layers)."""
+import ast
 import json
 import logging
 import os
@@ -46,6 +48,18 @@ def test_inference_commands_use_a_gpu_when_present(name):
     cfg = compose_cfg(["ckpt_path=x", "input=x", "output=x"] if name == "predict" else ["ckpt_path=x"], name=name)
     assert cfg.trainer.accelerator == "auto"
     assert compose_cfg(["ckpt_path=x", "trainer=cpu"], name="eval").trainer.accelerator == "cpu"
+
+
+@pytest.mark.parametrize("name", ["eval", "analyze"])
+def test_a_missing_checkpoint_is_named(tmp_path, name):
+    from flexseg.analyze import analyze
+    from flexseg.eval import evaluate
+
+    cfg = compose_cfg([*TINY, f"ckpt_path={tmp_path / 'nope.ckpt'}"], name=name)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        {"eval": evaluate, "analyze": analyze}[name](cfg)
 
 
 @pytest.mark.parametrize("name", ["default", "fdr", "overfit", "limit", "profiler", "detect_anomaly"])
@@ -229,3 +243,155 @@ def test_eval_cli_needs_only_ckpt_path(tmp_path):
     assert "embed_dim: 16" in (run / "config_resolved.yaml").read_text()
     assert set(json.loads((run / "results.json").read_text())["miou"]) == {"clear", "fog", "night", "rain", "snow"}
     assert "💡 Tip" not in proc.stdout + proc.stderr and "FutureWarning" not in proc.stderr
+
+
+# ------------------------------------------------------------------ one-way imports (issue 29)
+PACKAGE = ROOT / "flexseg"
+
+#: The package's layers, lowest first. A module may import modules of its own layer or of
+#: a lower one, never of a higher one. An entry names a module, or with ``.*`` a package and
+#: every module below it; the longest entry that matches a module decides its layer.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # facts and pure functions that import nothing of FlexSeg's (bar the class tables)
+    ("protocol", ("flexseg", "flexseg._venv", "flexseg.protocol", "flexseg.stats", "flexseg.metrics",
+                  "flexseg.data.labels", "flexseg.data.classes")),
+    ("utils", ("flexseg.utils.*", "flexseg.progress", "flexseg.submission")),
+    # the method's math (no Lightning): GAP, UBE, HAS, the boundaries
+    ("flex", ("flexseg.flex.*",)),
+    # datasets, synthdrive, samplers, the datamodule (which draws batches with HAS), generation
+    ("data", ("flexseg.data.*", "flexseg.generation.*")),
+    ("models", ("flexseg.models.*",)),
+    # what puts a run together: the LightningModule, optimizer, builders, checkpoints
+    ("assembly", ("flexseg.module", "flexseg.optim", "flexseg.build", "flexseg.checks", "flexseg.checkpoint",
+                  "flexseg.callbacks")),
+    ("reporting", ("flexseg.report.*", "flexseg.analysis.*")),
+    ("commands", ("flexseg.train", "flexseg.eval", "flexseg.analyze", "flexseg.predict", "flexseg.bench", "flexseg.export",
+                  "flexseg.generate")),
+    ("dispatcher", ("flexseg.cli",)),
+)
+
+
+def package_modules(package: Path = PACKAGE) -> dict[str, Path]:
+    """Dotted module name → file, for every module of the package (``__init__`` = the package)."""
+    modules = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(package.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    return modules
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module → the FlexSeg modules it imports: at module level, inside functions and under
+    ``TYPE_CHECKING`` alike. ``from a import b`` is an import of module ``a.b`` when that is
+    a module, else of ``a``; ``import a.b.c`` of the longest existing module ``a.b[.c]``.
+    The parent packages Python initializes on the way are not counted."""
+
+    def longest(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str | None] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(longest(a.name) for a in node.names if a.name.split(".")[0] == "flexseg")
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: from the package holding this module
+                    base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                    base = base[: len(base) - node.level + 1]
+                    source = ".".join([*base, *([node.module] if node.module else [])])
+                else:
+                    source = node.module or ""
+                if source.split(".")[0] != "flexseg":
+                    continue
+                for alias in node.names:
+                    full = f"{source}.{alias.name}"
+                    targets.add(full if full in modules else longest(source))
+        graph[name] = {t for t in targets if t is not None and t != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (``[a, b, …, a]``), or None."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = 2
+        path.pop()
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def layer_of(module: str) -> int | None:
+    """Index in :data:`LAYERS` of the longest entry naming ``module`` (or, ``pkg.*``, a package above it)."""
+    best: tuple[int, int] | None = None  # (length of the entry, layer)
+    for index, (_, entries) in enumerate(LAYERS):
+        for entry in entries:
+            package = entry.removesuffix(".*")
+            matches = module == package or (entry.endswith(".*") and module.startswith(package + "."))
+            if matches and (best is None or len(package) > best[0]):
+                best = (len(package), index)
+    return None if best is None else best[1]
+
+
+def test_the_import_graph_reader_sees_every_kind_of_import(tmp_path):
+    pkg = tmp_path / "flexseg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("from . import b\n")
+    (pkg / "a.py").write_text("import flexseg.sub.b\nfrom flexseg.sub import c\nimport os\n")
+    (pkg / "sub" / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from flexseg.a import x\n")
+    (pkg / "sub" / "c.py").write_text("def f():\n    from ..sub.b import y\n    from flexseg import a\n")
+    graph = import_graph(package_modules(pkg))
+    assert graph == {"flexseg": set(), "flexseg.sub": {"flexseg.sub.b"}, "flexseg.a": {"flexseg.sub.b", "flexseg.sub.c"},
+                     "flexseg.sub.b": {"flexseg.a"}, "flexseg.sub.c": {"flexseg.sub.b", "flexseg.a"}}
+    assert find_cycle(graph) == ["flexseg.a", "flexseg.sub.b", "flexseg.a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_package_has_no_import_cycle():
+    """No circle among FlexSeg's modules (issue 29: cli ↔ the commands, report.discovery ↔
+    report.results were two): a module imports only what is already complete without it."""
+    cycle = find_cycle(import_graph(package_modules()))
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or ())
+
+
+def test_imports_run_down_the_declared_layers():
+    """Every module belongs to a layer of :data:`LAYERS`, and imports only from its own layer
+    or lower ones (issue 29: utils.console / utils.wandb_run imported flexseg.report, utils.config
+    flexseg.flex.has). A new module or package is added to a layer here."""
+    modules = package_modules()
+    unplaced = sorted(m for m in modules if layer_of(m) is None)
+    assert not unplaced, f"modules in no layer of LAYERS: {unplaced}"
+    upward = [
+        f"{m} ({LAYERS[layer_of(m)][0]}) imports {t} ({LAYERS[layer_of(t)][0]})"
+        for m, targets in sorted(import_graph(modules).items()) for t in sorted(targets)
+        if layer_of(t) > layer_of(m)
+    ]
+    assert not upward, "imports from a lower layer into a higher one:\n" + "\n".join(upward)
+
+
+def test_old_import_paths_of_the_protocol_and_the_entry_point_still_work():
+    from flexseg import cli, protocol, report
+    from flexseg.report import results
+    from flexseg.utils import entry
+
+    for name in ("REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "averages", "canonical_domain"):
+        assert getattr(report, name) is getattr(results, name) is getattr(protocol, name)
+    assert cli.run is entry.run

@@ -40,11 +40,3 @@ def test_paper_table_averages_from_per_dataset_values(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "| ACDC | DZ | CS | BDD | MV | Avg2 | Avg3 | Avg5 |" in md
     assert "| 40.00 | 20.00 | 60.00 | 50.00 | 55.00 | 30.00 | 55.00 | 45.00 |" in md
-
-
-def test_eval_missing_checkpoint_is_a_clear_error(tmp_path):
-    ecfg = compose_cfg([*TINY, f"ckpt_path={tmp_path / 'nope.ckpt'}"], name="eval")
-    with open_dict(ecfg):
-        ecfg.paths.output_dir = str(tmp_path / "eval")
-    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
-        evaluate(ecfg)

@@ -5,19 +5,10 @@ import math
 import lightning as L
 import pandas as pd
 import pytest
-from omegaconf import open_dict
 
 from flexseg.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
 from flexseg.data.feedback import SamplerFeedback
-from tests.integration.test_configs import compose_cfg
-from tests.integration.test_train import TINY
-
-
-def _cfg(tmp_path, extra=()):
-    cfg = compose_cfg([*TINY, "trainer=debug", *extra])
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path)
-    return cfg
+from tests.integration.test_train import _cfg  # the tiny synthdrive run (trainer=debug) writing under tmp_path
 
 
 def test_callbacks_none_still_feeds_the_has_sampler_and_logs_it(tmp_path):

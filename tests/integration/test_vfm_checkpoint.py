@@ -136,7 +136,12 @@ def test_export_writes_a_self_contained_checkpoint(trained, tmp_path):
     state = torch.load(out, map_location="cpu", weights_only=True)
     assert BACKBONE_RECORD not in state and state["flexseg_exported"]["backbone"]["sha256"] == sha256_file(run.weights)
     net = {k[len("net."):]: v for k, v in state["state_dict"].items() if k.startswith("net.")}
-    assert net.keys() == run.full.keys() and all(torch.equal(net[k], run.full[k]) for k in net)
+    assert net.keys() == run.full.keys()
+    # the 14→16 kernel resampling (a pseudo-inverse) rounds by thread count: the export process
+    # runs on one thread, this one on OMP_NUM_THREADS; every other tensor is copied bit for bit
+    resampled = "backbone.vit.patch_embed.proj.weight"
+    assert all(torch.equal(net[k], run.full[k]) for k in net if k != resampled)
+    assert torch.allclose(net[resampled], run.full[resampled], rtol=1e-5, atol=1e-7)
     compact = torch.load(run.ckpt, map_location="cpu", weights_only=True)
     assert state["optimizer_states"][0]["state"].keys() == compact["optimizer_states"][0]["state"].keys()
     print(f"\nexported {out.stat().st_size / 1e3:.0f} kB, compact {run.ckpt.stat().st_size / 1e3:.0f} kB")

@@ -5,6 +5,10 @@ samples are ``{"image": uint8 [3,H,W], "label": int64 [H,W], "index", "path", "d
 Common options of every builder: ``strict`` (unpaired files raise; False skips them with
 a warning), ``size_mismatch`` ("error" | "resize"), ``unknown_ids`` ("error" | "ignore"),
 ``domain``, ``transform``. See each module for its own options.
+
+Each dataset is a declaration (:class:`~flexseg.data.datasets.base.DatasetLayout`: folders,
+suffixes, id table, hints, how to obtain it) read by one generic builder; :data:`LAYOUTS`
+lists them, and :data:`REGISTRY` / :data:`INFOS` are derived from it.
 """
 from __future__ import annotations
 
@@ -12,14 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flexseg.data.datasets.acdc import INFO as ACDC_INFO
-from flexseg.data.datasets.acdc import build_acdc
+from flexseg.data.datasets.acdc import ACDC
 from flexseg.data.datasets.base import (
     CITYSCAPES_IDS,
     MAPILLARY_V12_IDS,
     TRAIN_IDS,
     DatasetError,
     DatasetInfo,
+    DatasetLayout,
     DatasetLayoutError,
     LabelConverter,
     LabelError,
@@ -29,42 +33,23 @@ from flexseg.data.datasets.base import (
     Problem,
     UnreadableFileError,
 )
-from flexseg.data.datasets.bdd100k import INFO as BDD_INFO
-from flexseg.data.datasets.bdd100k import build_bdd100k
-from flexseg.data.datasets.cityscapes import INFO as CITYSCAPES_INFO
-from flexseg.data.datasets.cityscapes import build_cityscapes
-from flexseg.data.datasets.dark_zurich import INFO as DZ_INFO
-from flexseg.data.datasets.dark_zurich import build_dark_zurich
-from flexseg.data.datasets.generated import INFO as GENERATED_INFO
-from flexseg.data.datasets.generated import build_generated
-from flexseg.data.datasets.gta import INFO as GTA_INFO
-from flexseg.data.datasets.gta import build_gta
-from flexseg.data.datasets.mapillary import INFO as MAPILLARY_INFO
-from flexseg.data.datasets.mapillary import build_mapillary
+from flexseg.data.datasets.bdd100k import BDD100K
+from flexseg.data.datasets.cityscapes import CITYSCAPES
+from flexseg.data.datasets.dark_zurich import DARK_ZURICH
+from flexseg.data.datasets.generated import GENERATED
+from flexseg.data.datasets.gta import GTA
+from flexseg.data.datasets.mapillary import MAPILLARY
 
 Builder = Callable[..., PairedFolderDataset]
 
+#: Every dataset's declaration (docs/custom_data.md, "Adding a dataset layout").
+LAYOUTS: tuple[DatasetLayout, ...] = (GTA, GENERATED, CITYSCAPES, BDD100K, MAPILLARY, ACDC, DARK_ZURICH)
+
 #: dataset name → builder(root, split, **options)
-REGISTRY: dict[str, Builder] = {
-    "gta": build_gta,
-    "generated": build_generated,
-    "cityscapes": build_cityscapes,
-    "bdd100k": build_bdd100k,
-    "mapillary": build_mapillary,
-    "acdc": build_acdc,
-    "dark_zurich": build_dark_zurich,
-}
+REGISTRY: dict[str, Builder] = {layout.name: layout.build for layout in LAYOUTS}
 
 #: dataset name → static description (default folder, split, layout, how to obtain)
-INFOS: dict[str, DatasetInfo] = {
-    "gta": GTA_INFO,
-    "generated": GENERATED_INFO,
-    "cityscapes": CITYSCAPES_INFO,
-    "bdd100k": BDD_INFO,
-    "mapillary": MAPILLARY_INFO,
-    "acdc": ACDC_INFO,
-    "dark_zurich": DZ_INFO,
-}
+INFOS: dict[str, DatasetInfo] = {layout.name: layout for layout in LAYOUTS}
 
 
 def _plain(value: Any) -> Any:
@@ -93,7 +78,7 @@ def build(name: str, root: str | Path, split: str | None = None, **options: Any)
 
 
 __all__ = [
-    "CITYSCAPES_IDS", "INFOS", "MAPILLARY_V12_IDS", "REGISTRY", "TRAIN_IDS", "DatasetError", "DatasetInfo",
-    "DatasetLayoutError", "LabelConverter", "LabelError", "LabelFile", "PairedFolderDataset", "PairingError",
+    "CITYSCAPES_IDS", "INFOS", "LAYOUTS", "MAPILLARY_V12_IDS", "REGISTRY", "TRAIN_IDS", "DatasetError", "DatasetInfo",
+    "DatasetLayout", "DatasetLayoutError", "LabelConverter", "LabelError", "LabelFile", "PairedFolderDataset", "PairingError",
     "Problem", "UnreadableFileError", "build",
 ]

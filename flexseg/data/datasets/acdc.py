@@ -7,39 +7,13 @@ folders (reference daytime frames) are not used.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from flexseg.data.datasets.base import (
-    CITYSCAPES_IDS,
-    DatasetInfo,
-    LabelFile,
-    PairedFolderDataset,
-    as_path,
-    finish,
-    index_files,
-    index_labels,
-    pair_files,
-)
+from flexseg.data.datasets.base import DatasetLayout, Folders
 
 CONDITIONS: tuple[str, ...] = ("fog", "night", "rain", "snow")
-
-INFO = DatasetInfo(
-    name="acdc",
-    folder="acdc",
-    default_split="val",
-    layout=(
-        "  rgb_anon/<fog|night|rain|snow>/<split>/<seq>/<seq>_frame_<n>_rgb_anon.png\n"
-        "  gt/<fog|night|rain|snow>/<split>/<seq>/<seq>_frame_<n>_gt_labelIds.png\n"
-        "  gt/…/<seq>_frame_<n>_gt_labelTrainIds.png   (optional, preferred)"
-    ),
-    obtain=(
-        "download rgb_anon_trainvaltest.zip and gt_trainval.zip from the ACDC website "
-        "(registration required) and unpack both into <root>"
-    ),
-    options={"conditions": "subset of fog, night, rain, snow", "per_condition_domain": "domain 'acdc/<cond>'"},
-)
 
 
 def parse_conditions(conditions: str | Iterable[str] | None) -> list[str]:
@@ -54,38 +28,44 @@ def parse_conditions(conditions: str | Iterable[str] | None) -> list[str]:
     return items
 
 
-def build_acdc(
-    root: Path | str,
-    split: str = "val",
-    *,
-    conditions: str | Iterable[str] | None = None,
-    per_condition_domain: bool = False,
-    strict: bool = True,
-    size_mismatch: str = "error",
-    unknown_ids: str = "error",
-    domain: str = "acdc",
-    transform: Any = None,
-) -> PairedFolderDataset:
-    """ACDC ``split`` of the given conditions (domain ``acdc`` or ``acdc/<cond>``)."""
-    root = as_path(root)
-    conds = parse_conditions(conditions)
-    INFO.require(root, root)
-    images: dict[str, Path] = {}
-    labels: dict[str, LabelFile] = {}
-    for cond in conds:
-        image_dir = INFO.require(root / "rgb_anon" / cond / split, root)
-        label_dir = INFO.require(root / "gt" / cond / split, root)
-        images.update({f"{cond}/{k}": p for k, p in index_files(image_dir, "_rgb_anon.png", recursive=True).items()})
-        labels.update({
-            f"{cond}/{k}": lf
-            for k, lf in index_labels(label_dir, "_gt_labelIds.png", CITYSCAPES_IDS, recursive=True,
-                                      trainid_suffix="_gt_labelTrainIds.png").items()
-        })
-    imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict,
-                                      label_hint="gt/<cond>/<split>/<seq>/*_gt_labelIds.png")
-    where = f"{root}/rgb_anon/{{{','.join(conds)}}}/{split}"
-    domains: str | list[str] = domain
-    if per_condition_domain:
-        domains = [f"{domain}/{p.relative_to(root / 'rgb_anon').parts[0]}" for p in imgs]
-    return finish(INFO, root, imgs, lbls, problems, domains, where=where, transform=transform,
-                  size_mismatch=size_mismatch, unknown_ids=unknown_ids)  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class AcdcLayout(DatasetLayout):
+    """One image/label folder pair per condition (``{condition}`` in the folder names);
+    the domain ``acdc`` or, with ``per_condition_domain``, ``acdc/<cond>``."""
+
+    conditions: str | Iterable[str] | None = None
+    per_condition_domain: bool = False
+
+    def checked(self, split: str) -> AcdcLayout:
+        return replace(self, conditions=tuple(parse_conditions(self.conditions)))
+
+    def folders(self, root: Path, split: str) -> list[Folders]:
+        return [Folders(root / self.image_dir.format(condition=c, split=split),
+                        root / self.label_dir.format(condition=c, split=split), key=c)
+                for c in self.conditions]  # type: ignore[union-attr]
+
+    def where(self, root: Path, split: str, folders: Sequence[Folders]) -> str:
+        return f"{root}/rgb_anon/{{{','.join(f.key for f in folders)}}}/{split}"
+
+    def domains(self, root: Path, images: Sequence[Path], domain: str) -> str | list[str]:
+        if not self.per_condition_domain:
+            return domain
+        return [f"{domain}/{p.relative_to(root / 'rgb_anon').parts[0]}" for p in images]
+
+
+ACDC = AcdcLayout(
+    name="acdc", folder="acdc", default_split="val",
+    image_dir="rgb_anon/{condition}/{split}", image_suffix="_rgb_anon.png",
+    label_dir="gt/{condition}/{split}", label_suffix="_gt_labelIds.png", label_encoding="ids",
+    recursive=True, label_hint="gt/<cond>/<split>/<seq>/*_gt_labelIds.png",
+    layout=(
+        "  rgb_anon/<fog|night|rain|snow>/<split>/<seq>/<seq>_frame_<n>_rgb_anon.png\n"
+        "  gt/<fog|night|rain|snow>/<split>/<seq>/<seq>_frame_<n>_gt_labelIds.png\n"
+        "  gt/…/<seq>_frame_<n>_gt_labelTrainIds.png   (optional, preferred)"
+    ),
+    obtain=(
+        "download rgb_anon_trainvaltest.zip and gt_trainval.zip from the ACDC website "
+        "(registration required) and unpack both into <root>"
+    ),
+    options={"conditions": "subset of fog, night, rain, snow", "per_condition_domain": "domain 'acdc/<cond>'"},
+)

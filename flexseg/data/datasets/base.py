@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,11 +84,13 @@ class Problem:
 
 def layout_error(name: str, missing: Path, layout: str, obtain: str, root: Path) -> DatasetLayoutError:
     """A :class:`DatasetLayoutError` naming ``missing`` with the expected layout and how to get it."""
-    return DatasetLayoutError(
-        f"{name}: {missing} not found.\n"
-        f"Expected layout under {root}:\n{layout.rstrip()}\n"
-        f"To obtain it: {obtain.replace('<root>', str(root))}\n{DATA_ROOT_HINT}"
-    )
+    return DatasetLayoutError(f"{name}: {missing} not found.\n" + expected_layout(layout, obtain, root))
+
+
+def expected_layout(layout: str, obtain: str, root: Path) -> str:
+    """The expected tree under ``root``, how to obtain it and where datasets are looked up."""
+    return (f"Expected layout under {root}:\n{layout.rstrip()}\n"
+            f"To obtain it: {obtain.replace('<root>', str(root))}\n{DATA_ROOT_HINT}")
 
 
 def require_dir(path: Path, name: str, layout: str, obtain: str, root: Path) -> Path:
@@ -407,7 +409,7 @@ class PairedFolderDataset(Dataset):
         return f"{type(self).__name__}(domain={self.domain!r}, {len(self)} samples)"
 
 
-@dataclass
+@dataclass(frozen=True)
 class DatasetInfo:
     """Static description of a dataset family (used by build, prepare and error messages)."""
 
@@ -416,7 +418,7 @@ class DatasetInfo:
     default_split: str
     layout: str                   # expected layout (text)
     obtain: str                   # how to obtain it (URL-free); "<root>" is substituted
-    options: dict[str, str] = field(default_factory=dict)  # documented builder options
+    options: dict[str, str] = field(default_factory=dict)  # builder options: name → meaning
 
     def require(self, path: Path, root: Path) -> Path:
         """``path`` if it is a folder, else a :class:`DatasetLayoutError` showing this
@@ -424,31 +426,186 @@ class DatasetInfo:
         return require_dir(path, self.name, self.layout, self.obtain, root)
 
 
-def finish(
-    info: DatasetInfo,
-    root: Path,
-    images: Sequence[Path],
-    labels: Sequence[LabelFile],
-    problems: Sequence[Problem],
-    domain: str | Sequence[str],
-    *,
-    where: str,
-    transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    size_mismatch: SizeMismatch = "error",
-    unknown_ids: UnknownIds = "error",
-    allow_empty: bool = False,
-) -> PairedFolderDataset:
-    """Build the dataset, raising :class:`DatasetLayoutError` when no pair was found."""
-    if not images and not allow_empty:
-        raise DatasetLayoutError(
-            f"{info.name}: no image/label pairs found in {where}.\n"
-            f"Expected layout under {root}:\n{info.layout.rstrip()}\n"
-            f"To obtain it: {info.obtain.replace('<root>', str(root))}\n{DATA_ROOT_HINT}"
-        )
-    return PairedFolderDataset(
-        images, labels, None, domain, transform=transform, size_mismatch=size_mismatch,
-        unknown_ids=unknown_ids, problems=problems,
-    )
+@dataclass(frozen=True)
+class Folders:
+    """One image folder, its label folder and the prefix of their pairing keys."""
+
+    images: Path
+    labels: Path
+    key: str = ""  # e.g. ACDC's condition: fog/<seq>/<frame> and night/<seq>/<frame> stay apart
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Paired files, the findings about unpaired ones and (optionally) a class per pair."""
+
+    images: list[Path]
+    labels: list[LabelFile]
+    problems: list[Problem]
+    classes: list[int | None] | None = None  # → PairedFolderDataset.sampled_classes
+
+
+@dataclass(frozen=True)
+class DatasetLayout(DatasetInfo):
+    """A dataset's published layout as a declaration, read by one generic builder (:meth:`build`).
+
+    Beyond the :class:`DatasetInfo` description (name, default folder and split, the
+    expected tree and how to obtain it, the options):
+
+    - ``image_dir``, ``label_dir``: the image and label folders under the dataset root;
+      ``{split}`` stands for the split;
+    - ``image_suffix``, ``label_suffix``: how image and raw-label file names end; an image
+      pairs with the label whose path (relative to its folder) is the same once the
+      suffixes are removed;
+    - ``label_encoding``: the raw labels' id table, a key of :data:`ENCODINGS` (``ids`` =
+      Cityscapes label ids, ``trainids``, ``mapillary``) or a :class:`LabelConverter`;
+    - ``trainid_suffix``: the name of a label's train-id cache (key + suffix), read instead
+      of the raw label when present and not older (module docstring); by default
+      ``X_labelIds.png`` → ``X_labelTrainIds.png`` (cityscapesScripts), else
+      ``_labelTrainIds.png`` (mmseg);
+    - ``recursive``: files are searched in sub-folders too (``<city>/``, ``<seq>/``);
+    - ``label_hint``: how the label of an image is named, in the message about an image
+      without one; ``{label_dir}`` = the label folder relative to the root;
+    - ``size_mismatch``: the default of the ``size_mismatch`` option.
+
+    Every name in ``options`` is also a field: ``build(root, split, option=value)`` reads
+    the layout with that field replaced. A layout with special rules (ACDC's conditions,
+    Mapillary's label versions, GTA's split files, generated sets' folder pairs and
+    subsets) is a subclass overriding one of the steps :meth:`checked`, :meth:`folders`,
+    :meth:`label_files`, :meth:`hint`, :meth:`pair`, :meth:`where`, :meth:`domains`.
+
+    Example:
+        >>> toy = DatasetLayout(name="toy", folder="toy", default_split="val", layout="  img/<split>/<name>.jpg",
+        ...                     obtain="unpack toy.zip into <root>", image_dir="img/{split}", image_suffix=".jpg")
+        >>> toy.build("/nowhere")
+        Traceback (most recent call last):
+        ...
+        flexseg.data.datasets.base.DatasetLayoutError: toy: /nowhere not found.
+        Expected layout under /nowhere:
+          img/<split>/<name>.jpg
+        To obtain it: unpack toy.zip into /nowhere
+        ...
+    """
+
+    image_dir: str = "images"
+    label_dir: str = "labels"
+    image_suffix: str = ".png"
+    label_suffix: str = ".png"
+    label_encoding: str | LabelConverter = "trainids"
+    trainid_suffix: str | None = None
+    recursive: bool = False
+    label_hint: str = "{label_dir}/<name>{label_suffix}"
+    size_mismatch: SizeMismatch = "error"
+
+    @property
+    def converter(self) -> LabelConverter:
+        """The :class:`LabelConverter` of ``label_encoding``."""
+        enc = self.label_encoding
+        return enc if isinstance(enc, LabelConverter) else ENCODINGS[enc]
+
+    @property
+    def cache_suffix(self) -> str:
+        """The train-id cache suffix: ``trainid_suffix``, else derived from ``label_suffix``."""
+        if self.trainid_suffix is not None:
+            return self.trainid_suffix
+        if self.label_suffix.endswith("_labelIds.png"):
+            return self.label_suffix.removesuffix("labelIds.png") + "labelTrainIds.png"
+        return TRAINID_SUFFIX
+
+    def build(
+        self,
+        root: Path | str,
+        split: str | None = None,
+        *,
+        strict: bool = True,
+        size_mismatch: SizeMismatch | None = None,
+        unknown_ids: UnknownIds = "error",
+        domain: str | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        **options: Any,
+    ) -> PairedFolderDataset:
+        """The dataset of ``split`` (default: ``default_split``) under its own folder ``root``.
+
+        Args:
+            strict: unpaired files raise :class:`PairingError` (False: skipped with a warning).
+            size_mismatch: ``"error"`` or ``"resize"`` (default: the layout's).
+            unknown_ids: ``"error"`` or ``"ignore"`` (unknown raw ids → 255).
+            domain: the samples' ``domain`` (default: the dataset's name).
+            transform: optional sample-dict → sample-dict callable.
+            options: the layout's own options (``options``), e.g. ACDC's ``conditions``.
+        """
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise TypeError(f"{self.name}: unknown option(s) {', '.join(unknown)}; its options: "
+                            f"{', '.join(self.options) or 'none'} (and strict, size_mismatch, unknown_ids, domain, transform)")
+        split = self.default_split if split is None else str(split)
+        layout = (replace(self, **options) if options else self).checked(split)
+        return layout.collect(as_path(root), split, strict=strict, size_mismatch=size_mismatch or self.size_mismatch,
+                              unknown_ids=unknown_ids, domain=self.name if domain is None else domain, transform=transform)
+
+    def collect(
+        self,
+        root: Path,
+        split: str,
+        *,
+        strict: bool,
+        size_mismatch: SizeMismatch,
+        unknown_ids: UnknownIds,
+        domain: str,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ) -> PairedFolderDataset:
+        """The generic builder: check the folders, index and pair the files, make the dataset."""
+        self.require(root, root)
+        folders = self.folders(root, split)
+        images: dict[str, Path] = {}
+        labels: dict[str, LabelFile] = {}
+        for f in folders:
+            image_dir, label_dir = self.require(f.images, root), self.require(f.labels, root)
+            prefix = f"{f.key}/" if f.key else ""
+            images.update({prefix + k: p for k, p in index_files(image_dir, self.image_suffix, self.recursive).items()})
+            labels.update({prefix + k: lf for k, lf in self.label_files(label_dir).items()})
+        pairs = self.pair(root, split, images, labels, strict=strict, label_hint=self.hint(root, folders))
+        if not pairs.images:
+            raise DatasetLayoutError(f"{self.name}: no image/label pairs found in {self.where(root, split, folders)}.\n"
+                                     + expected_layout(self.layout, self.obtain, root))
+        dataset = PairedFolderDataset(pairs.images, pairs.labels, None, self.domains(root, pairs.images, domain),
+                                      transform=transform, size_mismatch=size_mismatch, unknown_ids=unknown_ids,
+                                      problems=pairs.problems)
+        if pairs.classes is not None and any(c is not None for c in pairs.classes):
+            dataset.sampled_classes = list(pairs.classes)
+        return dataset
+
+    # ------------------------------------------------------------ steps a layout may override
+    def checked(self, split: str) -> DatasetLayout:
+        """The layout with its options checked and normalised (before any file is looked at)."""
+        return self
+
+    def folders(self, root: Path, split: str) -> list[Folders]:
+        """The image and label folders of ``split`` (each checked to exist, in order)."""
+        return [Folders(root / self.image_dir.format(split=split), root / self.label_dir.format(split=split))]
+
+    def label_files(self, folder: Path) -> dict[str, LabelFile]:
+        """The labels of one label folder by key, with their encoding and train-id caches."""
+        return index_labels(folder, self.label_suffix, self.converter, self.recursive, self.cache_suffix)
+
+    def hint(self, root: Path, folders: Sequence[Folders]) -> str:
+        """How an image's label is named (in the message about an image without one)."""
+        return self.label_hint.format(label_dir=folders[0].labels.relative_to(root), label_suffix=self.label_suffix)
+
+    def pair(
+        self, root: Path, split: str, images: Mapping[str, Path], labels: Mapping[str, LabelFile], *,
+        strict: bool, label_hint: str,
+    ) -> Pairs:
+        """Pair images and labels by key (sorted by key); see :func:`pair_files`."""
+        return Pairs(*pair_files(images, labels, name=self.name, strict=strict, label_hint=label_hint))
+
+    def where(self, root: Path, split: str, folders: Sequence[Folders]) -> str:
+        """Where images were looked for (in the message when no pair is found)."""
+        return str(folders[0].images)
+
+    def domains(self, root: Path, images: Sequence[Path], domain: str) -> str | list[str]:
+        """The ``domain`` of the samples: one string, or one per image."""
+        return domain
 
 
 def as_path(root: Path | str | os.PathLike[str]) -> Path:

@@ -15,38 +15,23 @@ file-system order (the pair list is sorted by name first).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from flexseg.data.datasets.base import (
-    ENCODINGS,
     TRAINID_SUFFIX,
-    DatasetInfo,
+    DatasetLayout,
     DatasetLayoutError,
+    Folders,
+    LabelFile,
     PairedFolderDataset,
-    as_path,
-    finish,
-    index_files,
-    index_labels,
-    pair_files,
-)
-
-INFO = DatasetInfo(
-    name="generated",
-    folder="dginstyle",
-    default_split="train",
-    layout=(
-        "  [<split>/]<image_dir>/<name><image_suffix>     (default images/<name>.png)\n"
-        "  [<split>/]<label_dir>/<name><label_suffix>     (default labels/<name>_labelTrainIds.png)"
-    ),
-    obtain=(
-        "download the DGInStyle generated dataset from the DGInStyle project page (or generate "
-        "images from GTA masks with DGInStyle / ALDM) and unpack it into <root>"
-    ),
-    options={k: "" for k in ("image_dir", "label_dir", "image_suffix", "label_suffix", "label_encoding",
-                             "num_images", "seed")},
+    Pairs,
+    SizeMismatch,
+    UnknownIds,
 )
 
 
@@ -65,46 +50,63 @@ def subset_indices(total: int, num_images: int | None, seed: int) -> list[int]:
     return sorted(perm[:num_images].tolist())
 
 
-def build_generated(
-    root: Path | str,
-    split: str = "train",
-    *,
-    image_dir: str = "images",
-    label_dir: str = "labels",
-    image_suffix: str = ".png",
-    label_suffix: str = TRAINID_SUFFIX,
-    label_encoding: str = "trainids",
-    num_images: int | None = None,
-    seed: int = 0,
-    strict: bool = True,
-    size_mismatch: str = "error",
-    unknown_ids: str = "error",
-    domain: str = "generated",
-    transform: Any = None,
-) -> PairedFolderDataset:
-    """An image-folder + label-folder training set; see the module docstring."""
-    root = as_path(root)
-    if label_encoding not in ("ids", "trainids"):
-        raise ValueError(f"generated: label_encoding must be 'ids' or 'trainids', got {label_encoding!r}")
-    if label_encoding == "ids" and label_suffix == TRAINID_SUFFIX:
-        raise ValueError(f"generated: label_encoding 'ids' cannot use label_suffix {TRAINID_SUFFIX!r} "
-                         "(that name holds the converted train-id cache)")
-    if num_images is not None:
-        num_images = int(num_images)
-    if num_images == 0:
-        return PairedFolderDataset([], [], ENCODINGS[label_encoding], domain, transform=transform)
-    INFO.require(root, root)
-    base = root / split if (root / split).is_dir() else root
-    if base == root and split not in ("train", "all"):
-        raise DatasetLayoutError(f"generated: split folder {root / split} not found (splits 'train'/'all' "
-                                 f"read {root} directly).\nExpected layout under {root}:\n{INFO.layout}")
-    images_path = INFO.require(base / image_dir, root)
-    labels_path = INFO.require(base / label_dir, root)
-    images = index_files(images_path, image_suffix)
-    labels = index_labels(labels_path, label_suffix, ENCODINGS[label_encoding])
-    imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict,
-                                      label_hint=f"{label_dir}/<name>{label_suffix}")
-    keep = subset_indices(len(imgs), num_images, seed) if imgs else []
-    return finish(INFO, root, [imgs[i] for i in keep], [lbls[i] for i in keep], problems, domain,
-                  where=str(images_path), transform=transform, size_mismatch=size_mismatch,  # type: ignore[arg-type]
-                  unknown_ids=unknown_ids)  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class GeneratedLayout(DatasetLayout):
+    """Folder names, suffixes and encoding are options; ``[<split>/]`` is optional; a
+    subset of ``num_images`` pairs (0: an empty dataset, nothing read from disk)."""
+
+    num_images: int | None = None
+    seed: int = 0
+
+    def checked(self, split: str) -> GeneratedLayout:
+        if self.label_encoding not in ("ids", "trainids"):
+            raise ValueError(f"generated: label_encoding must be 'ids' or 'trainids', got {self.label_encoding!r}")
+        if self.label_encoding == "ids" and self.label_suffix == TRAINID_SUFFIX:
+            raise ValueError(f"generated: label_encoding 'ids' cannot use label_suffix {TRAINID_SUFFIX!r} "
+                             "(that name holds the converted train-id cache)")
+        return self if self.num_images is None else replace(self, num_images=int(self.num_images))
+
+    def collect(self, root: Path, split: str, *, strict: bool, size_mismatch: SizeMismatch, unknown_ids: UnknownIds,
+                domain: str, transform: Callable[[dict[str, Any]], dict[str, Any]] | None) -> PairedFolderDataset:
+        if self.num_images == 0:
+            return PairedFolderDataset([], [], self.converter, domain, transform=transform)
+        return super().collect(root, split, strict=strict, size_mismatch=size_mismatch, unknown_ids=unknown_ids,
+                               domain=domain, transform=transform)
+
+    def folders(self, root: Path, split: str) -> list[Folders]:
+        base = root / split if (root / split).is_dir() else root
+        if base == root and split not in ("train", "all"):
+            raise DatasetLayoutError(f"generated: split folder {root / split} not found (splits 'train'/'all' "
+                                     f"read {root} directly).\nExpected layout under {root}:\n{self.layout}")
+        return [Folders(base / self.image_dir, base / self.label_dir)]
+
+    def hint(self, root: Path, folders: Sequence[Folders]) -> str:
+        return f"{self.label_dir}/<name>{self.label_suffix}"
+
+    def pair(
+        self, root: Path, split: str, images: Mapping[str, Path], labels: Mapping[str, LabelFile], *,
+        strict: bool, label_hint: str,
+    ) -> Pairs:
+        pairs = super().pair(root, split, images, labels, strict=strict, label_hint=label_hint)
+        keep = subset_indices(len(pairs.images), self.num_images, self.seed) if pairs.images else []
+        return Pairs([pairs.images[i] for i in keep], [pairs.labels[i] for i in keep], pairs.problems)
+
+
+GENERATED = GeneratedLayout(
+    name="generated", folder="dginstyle", default_split="train",
+    label_suffix=TRAINID_SUFFIX, trainid_suffix=TRAINID_SUFFIX,  # the cache name, whatever label_suffix is
+    layout=(
+        "  [<split>/]<image_dir>/<name><image_suffix>     (default images/<name>.png)\n"
+        "  [<split>/]<label_dir>/<name><label_suffix>     (default labels/<name>_labelTrainIds.png)"
+    ),
+    obtain=(
+        "download the DGInStyle generated dataset from the DGInStyle project page (or generate "
+        "images from GTA masks with DGInStyle / ALDM) and unpack it into <root>"
+    ),
+    options={
+        "image_dir": "image folder (under <root>[/<split>])", "label_dir": "label folder (under <root>[/<split>])",
+        "image_suffix": "end of an image file name", "label_suffix": "end of a label file name",
+        "label_encoding": "trainids or ids (Cityscapes label ids)",
+        "num_images": "a random subset of that many pairs (None: all, 0: none)", "seed": "of the subset",
+    },
+)

@@ -10,39 +10,11 @@ its image (nearest) with a warning instead of stopping a training run.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from flexseg.data.datasets.base import (
-    CITYSCAPES_IDS,
-    DatasetInfo,
-    DatasetLayoutError,
-    PairedFolderDataset,
-    as_path,
-    finish,
-    index_files,
-    index_labels,
-    pair_files,
-)
-
-INFO = DatasetInfo(
-    name="gta",
-    folder="gta",
-    default_split="all",
-    layout=(
-        "  images/00001.png …           RGB frames\n"
-        "  labels/00001.png …           Cityscapes label ids (same file names)\n"
-        "  labels/00001_labelTrainIds.png  (optional, written by prepare --cache)\n"
-        "  <split>.txt                  (optional: image names of a split, one per line, or name,class)\n"
-        "  sample_class_stats.json      (class pixel statistics: prepare gta --stats)"
-    ),
-    obtain=(
-        "download all image and label archives of the GTA5 dataset ('Playing for Data', "
-        "Richter et al., ECCV 2016) from its project page and unpack every part into "
-        "<root>/images and <root>/labels"
-    ),
-    options={"split_file": "text file of image names (default <root>/<split>.txt for splits other than all/train)"},
-)
+from flexseg.data.datasets.base import DatasetLayout, DatasetLayoutError, LabelFile, Pairs
 
 
 def frame_key(name: str) -> str:
@@ -84,27 +56,23 @@ def read_split_file(path: Path) -> list[str]:
     return [key for key, _ in read_split_entries(path)]
 
 
-def build_gta(
-    root: Path | str,
-    split: str = "all",
-    *,
-    split_file: str | Path | None = None,
-    strict: bool = True,
-    size_mismatch: str = "resize",
-    unknown_ids: str = "error",
-    domain: str = "gta",
-    transform: Any = None,
-) -> PairedFolderDataset:
-    """GTA5: every frame for split ``all``/``train``, else the frames listed in a split file."""
-    root = as_path(root)
-    INFO.require(root, root)
-    image_dir = INFO.require(root / "images", root)
-    label_dir = INFO.require(root / "labels", root)
-    if split_file is None and split not in ("all", "train"):
-        split_file = root / f"{split}.txt"
-    images = index_files(image_dir, ".png")
-    labels = index_labels(label_dir, ".png", CITYSCAPES_IDS)
-    if split_file is not None:
+@dataclass(frozen=True)
+class GtaLayout(DatasetLayout):
+    """Every frame for split ``all``/``train``, else the frames a split file lists
+    (``split_file``, default ``<root>/<split>.txt``), in file-name order, a frame listed
+    twice (two classes) twice, with the listed class as the sample's ``sampled_class``."""
+
+    split_file: str | Path | None = None
+
+    def pair(
+        self, root: Path, split: str, images: Mapping[str, Path], labels: Mapping[str, LabelFile], *,
+        strict: bool, label_hint: str,
+    ) -> Pairs:
+        split_file = self.split_file
+        if split_file is None and split not in ("all", "train"):
+            split_file = root / f"{split}.txt"
+        if split_file is None:
+            return super().pair(root, split, images, labels, strict=strict, label_hint=label_hint)
         split_file = Path(split_file)
         if not split_file.is_absolute() and not split_file.exists():
             split_file = root / split_file
@@ -119,19 +87,36 @@ def build_gta(
         missing = [k for k, _ in entries if k not in images]
         if missing:
             raise DatasetLayoutError(
-                f"gta: {len(missing)} image(s) listed in {split_file} are not in {image_dir}: "
+                f"gta: {len(missing)} image(s) listed in {split_file} are not in {root / self.image_dir}: "
                 + ", ".join(missing[:20]) + (" …" if len(missing) > 20 else "")
             )
         wanted = {k for k, _ in entries}
-        images = {k: v for k, v in images.items() if k in wanted}
-        labels = {k: v for k, v in labels.items() if k in wanted}
-    imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict, label_hint="labels/<name>.png")
-    if split_file is not None:  # sorted by name; a frame listed twice (two classes) stays twice
-        position = {frame_key(p.name): i for i, p in enumerate(imgs)}
+        pairs = super().pair(root, split, {k: v for k, v in images.items() if k in wanted},
+                             {k: v for k, v in labels.items() if k in wanted}, strict=strict, label_hint=label_hint)
+        # sorted by name; a frame listed twice (two classes) stays twice
+        position = {frame_key(p.name): i for i, p in enumerate(pairs.images)}
         keep = sorted(((position[k], c) for k, c in entries if k in position), key=lambda e: e[0])
-        imgs, lbls = [imgs[i] for i, _ in keep], [lbls[i] for i, _ in keep]
-    ds = finish(INFO, root, imgs, lbls, problems, domain, where=str(image_dir), transform=transform,
-                size_mismatch=size_mismatch, unknown_ids=unknown_ids)  # type: ignore[arg-type]
-    if split_file is not None and any(c is not None for _, c in keep):
-        ds.sampled_classes = [c for _, c in keep]
-    return ds
+        return Pairs([pairs.images[i] for i, _ in keep], [pairs.labels[i] for i, _ in keep], pairs.problems,
+                     [c for _, c in keep])
+
+
+GTA = GtaLayout(
+    name="gta", folder="gta", default_split="all",
+    label_encoding="ids",
+    label_hint="labels/<name>.png", size_mismatch="resize",
+    layout=(
+        "  images/00001.png …           RGB frames\n"
+        "  labels/00001.png …           Cityscapes label ids (same file names)\n"
+        "  labels/00001_labelTrainIds.png  (optional, written by prepare --cache)\n"
+        "  <split>.txt                  (optional: image names of a split, one per line, or name,class)\n"
+        "  sample_class_stats.json      (class pixel statistics: prepare gta --stats)"
+    ),
+    obtain=(
+        "download all image and label archives of the GTA5 dataset ('Playing for Data', "
+        "Richter et al., ECCV 2016) from its project page and unpack every part into "
+        "<root>/images and <root>/labels"
+    ),
+    options={"split_file": "text file of image names (default <root>/<split>.txt for splits other than all/train)"},
+)
+#: the builder by its former name (flexseg.generate)
+build_gta = GTA.build

@@ -38,37 +38,69 @@ by :data:`flexseg.data.labels.MAPILLARY_TO_TRAINID` (docs/design.md §2); every 
 All other ids (0..65, e.g. 12 rail-track, 23 crosswalk-zebra, 44 street-light, 49
 traffic-sign--back, 65 unlabeled) → 255. Values > 65 are an error (v2.0 labels?).
 Converted labels are cached as ``<name>_labelTrainIds.png`` next to the originals.
-
-``label_table="rein"`` maps with the Rein family's table instead
-(:data:`flexseg.data.labels.MAPILLARY_TO_TRAINID_REIN`, their ``mapillary2cityscape.py``:
-11 ids differ, e.g. crosswalks, parking, bike and service lanes → road, manhole → 255); it
-reads the original labels (the cache holds DAFormer's table) — the Rein family's test
-protocol, ``conf/data/real_targets_rein.yaml``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flexseg.data.datasets.base import (
     MAPILLARY_V12_IDS,
     MAPILLARY_V12_IDS_REIN,
     TRAINID_SUFFIX,
-    DatasetInfo,
+    DatasetLayout,
+    Folders,
+    LabelConverter,
     LabelFile,
-    PairedFolderDataset,
-    as_path,
-    finish,
     index_files,
-    index_labels,
-    layout_error,
-    pair_files,
 )
 
-INFO = DatasetInfo(
-    name="mapillary",
-    folder="mapillary",
-    default_split="validation",
+SPLITS = {"val": "validation", "validation": "validation", "train": "training", "training": "training"}
+#: label_table → converter: DAFormer's v1.2 table (docs/design.md §2) or the Rein family's
+LABEL_TABLES = {"daformer": MAPILLARY_V12_IDS, "rein": MAPILLARY_V12_IDS_REIN}
+
+
+@dataclass(frozen=True)
+class MapillaryLayout(DatasetLayout):
+    """Split aliases (``val`` = ``validation``, :data:`SPLITS`) and two label folders: the
+    full archive's ``label_dir``, else the v1.2-only archive's ``v12_label_dir``; an error
+    names ``label_dir``. The split folder is checked before the image folder."""
+
+    v12_label_dir: str = "{split}/labels"
+    label_table: str = "daformer"
+
+    @property
+    def converter(self) -> LabelConverter:
+        return LABEL_TABLES[self.label_table]
+
+    def checked(self, split: str) -> MapillaryLayout:
+        if split not in SPLITS:
+            raise ValueError(f"mapillary: unknown split {split!r}; use one of {sorted(SPLITS)}")
+        if self.label_table not in LABEL_TABLES:
+            raise ValueError(f"mapillary: label_table must be one of {sorted(LABEL_TABLES)}, got {self.label_table!r}")
+        return self
+
+    def label_files(self, folder: Path) -> dict[str, LabelFile]:
+        if self.label_table == "daformer":
+            return super().label_files(folder)
+        # the original ids converted on the fly; train-id caches (DAFormer's table) are skipped
+        return {k: LabelFile(p, self.converter) for k, p in index_files(folder, ".png", exclude_suffix=TRAINID_SUFFIX).items()}
+
+    def folders(self, root: Path, split: str) -> list[Folders]:
+        folder = SPLITS[split]
+        self.require(root / folder, root)
+        labels = root / self.label_dir.format(split=folder)
+        if not labels.is_dir() and (root / self.v12_label_dir.format(split=folder)).is_dir():
+            labels = root / self.v12_label_dir.format(split=folder)
+        return [Folders(root / self.image_dir.format(split=folder), labels)]
+
+
+MAPILLARY = MapillaryLayout(
+    name="mapillary", folder="mapillary", default_split="validation",
+    image_dir="{split}/images", image_suffix=".jpg",
+    label_dir="{split}/v1.2/labels", label_suffix=".png", label_encoding="mapillary",
+    label_hint="{label_dir}/<name>.png",
+    options={"label_table": "daformer (DAFormer's v1.2 table) or rein (the Rein family's)"},
     layout=(
         "  validation/images/<name>.jpg\n"
         "  validation/v1.2/labels/<name>.png   (v1.2 class ids 0..65)\n"
@@ -79,45 +111,3 @@ INFO = DatasetInfo(
         "or the v1.2 one) from the Mapillary website (registration required) and unpack it into <root>"
     ),
 )
-
-SPLITS = {"val": "validation", "validation": "validation", "train": "training", "training": "training"}
-#: label_table → converter: DAFormer's v1.2 table (docs/design.md §2) or the Rein family's
-LABEL_TABLES = {"daformer": MAPILLARY_V12_IDS, "rein": MAPILLARY_V12_IDS_REIN}
-
-
-def build_mapillary(
-    root: Path | str,
-    split: str = "validation",
-    *,
-    strict: bool = True,
-    size_mismatch: str = "error",
-    unknown_ids: str = "error",
-    domain: str = "mapillary",
-    transform: Any = None,
-    label_table: str = "daformer",
-) -> PairedFolderDataset:
-    """Mapillary Vistas ``split`` with v1.2 labels mapped to the 19 train ids by
-    ``label_table`` (``daformer``: DAFormer's table; ``rein``: the Rein family's)."""
-    root = as_path(root)
-    if split not in SPLITS:
-        raise ValueError(f"mapillary: unknown split {split!r}; use one of {sorted(SPLITS)}")
-    if label_table not in LABEL_TABLES:
-        raise ValueError(f"mapillary: label_table must be one of {sorted(LABEL_TABLES)}, got {label_table!r}")
-    INFO.require(root, root)
-    base = INFO.require(root / SPLITS[split], root)
-    image_dir = INFO.require(base / "images", root)
-    label_dir = base / "v1.2" / "labels"
-    if not label_dir.is_dir():
-        if not (base / "labels").is_dir():
-            raise layout_error(INFO.name, label_dir, INFO.layout, INFO.obtain, root)
-        label_dir = base / "labels"
-    images = index_files(image_dir, ".jpg")
-    if label_table == "daformer":
-        labels = index_labels(label_dir, ".png", MAPILLARY_V12_IDS)
-    else:  # the original ids converted on the fly; train-id caches (DAFormer's table) are skipped
-        raw = index_files(label_dir, ".png", exclude_suffix=TRAINID_SUFFIX)
-        labels = {k: LabelFile(p, LABEL_TABLES[label_table]) for k, p in raw.items()}
-    imgs, lbls, problems = pair_files(images, labels, name=INFO.name, strict=strict,
-                                      label_hint=f"{label_dir.relative_to(root)}/<name>.png")
-    return finish(INFO, root, imgs, lbls, problems, domain, where=str(image_dir), transform=transform,
-                  size_mismatch=size_mismatch, unknown_ids=unknown_ids)  # type: ignore[arg-type]

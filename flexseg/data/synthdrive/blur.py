@@ -1,6 +1,7 @@
 """Blurs of [H,W,C] images (edge-replicated): a small binomial blur, a box blur and a
 cheap wide box blur. Used for camera softness (``shading.finish``), glows and flakes
-(``weather``)."""
+(``weather``). Each takes a float image ``img`` of shape :math:`(H, W, C)` and returns the
+blurred image of the same shape."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,15 +12,7 @@ def blur3(img: np.ndarray, passes: int = 1) -> np.ndarray:
     """Separable [1,2,1]/4 blur (edge-replicated), ``passes`` times (0: unchanged).
 
     Args:
-        img: float image.
         passes: number of passes.
-
-    Returns:
-        The blurred image.
-
-    Shape:
-        - img: :math:`(H, W, C)`.
-        - Output: :math:`(H, W, C)`.
 
     Example:
         >>> img = np.zeros((5, 5, 1), np.float32); img[2, 2] = 16
@@ -38,15 +31,7 @@ def box_blur(img: np.ndarray, r: int) -> np.ndarray:
     """Mean over a (2r+1)² window (edge-replicated), via cumulative sums along each axis.
 
     Args:
-        img: float image.
         r: window radius, px (≤ 0: ``img`` itself is returned).
-
-    Returns:
-        The blurred image.
-
-    Shape:
-        - img: :math:`(H, W, C)`.
-        - Output: :math:`(H, W, C)`.
 
     Example:
         >>> img = np.zeros((5, 5, 1), np.float32); img[2, 2] = 16
@@ -73,16 +58,11 @@ def coarse_blur(img: np.ndarray, r: int, factor: int = 4) -> np.ndarray:
     nearest upsampling.
 
     Args:
-        img: float image.
         r: approximate window radius, px.
         factor: block size, px.
 
     Returns:
         The blurred image (blocky at the scale of ``factor``).
-
-    Shape:
-        - img: :math:`(H, W, C)`.
-        - Output: :math:`(H, W, C)`.
 
     Example:
         >>> out = coarse_blur(np.ones((10, 6, 3)), 8)  # constant in, constant out

@@ -4,8 +4,10 @@ A ``Style`` assigns every part a colour, a texture kind and amplitude, and the i
 sky gradient, cloudiness, a global gain, blur and sensor noise; ``shading`` renders it.
 ``source`` uses the saturated source palette, the targets the muted clear palette
 (weather is added afterwards, ``weather``), and ``generated`` a random restyling per
-image, like a diffusion model repainting a GTA mask. Each style function draws from the
-style generator only.
+image, like a diffusion model repainting a GTA mask. Each style function
+``<domain>_style(cv, rng)`` reads the painted canvas ``cv`` (its parts' roles, tints,
+shades), draws from the style generator ``rng`` only, and returns the :class:`Style` of
+every part of ``cv``.
 """
 from __future__ import annotations
 
@@ -66,13 +68,6 @@ def source_style(cv: Canvas, rng: np.random.Generator) -> Style:
     """The ``source`` style (GTA-like): the fixed saturated palette with a small per-image
     jitter per role, the roles' own textures, a blue sky, no blur.
 
-    Args:
-        cv: the painted canvas (its parts' roles, tints, shades).
-        rng: the style generator.
-
-    Returns:
-        The style of every part of ``cv``.
-
     Example:
         >>> from flexseg.data.synthdrive.scene import build_scene
         >>> cv = build_scene(np.random.default_rng(0), 32, 64).canvas
@@ -94,13 +89,6 @@ def source_style(cv: Canvas, rng: np.random.Generator) -> Style:
 def clear_style(cv: Canvas, rng: np.random.Generator) -> Style:
     """The style of the target domains (Cityscapes-like): the muted clear palette, weaker
     textures, a paler sky, slightly warm or cool light, one blur pass.
-
-    Args:
-        cv: the painted canvas.
-        rng: the style generator.
-
-    Returns:
-        The style of every part of ``cv``.
 
     Example:
         >>> from flexseg.data.synthdrive.scene import build_scene
@@ -143,13 +131,6 @@ def generated_style(cv: Canvas, rng: np.random.Generator) -> Style:
     interpolated/extrapolated between the source and clear palettes, then per-role
     random gains and offsets, a random share (up to ``GEN_WILD``) of roles with fully
     random colours, random texture kinds/amplitudes, random sky, light, blur and noise.
-
-    Args:
-        cv: the painted canvas.
-        rng: the style generator.
-
-    Returns:
-        The style of every part of ``cv``.
 
     Example:
         >>> from flexseg.data.synthdrive.scene import build_scene

@@ -4,7 +4,15 @@
 ``rain``: darker, desaturated, wet-road reflections, streaks; ``snow``: bright, snow on
 the ground and vegetation, flakes. Each draws from the weather generator only.
 ``render.render_details`` then finishes the image (blur, noise; night adds its own noise
-level, rain one blur pass). The examples shade one small ``clear`` scene first.
+level, rain one blur pass).
+
+Every ``apply_<weather>(img, cv, part, rng)`` takes the shaded float RGB image ``img``
+(0–255, :math:`(H, W, 3)`), the canvas ``cv`` (the roles and classes of its parts), the
+part map ``part`` (:math:`(H, W)`) that ``img`` was rendered from and the weather
+generator ``rng``, and returns the weathered float image (:math:`(H, W, 3)`);
+``apply_fog(img, depth, rng)`` reads the depth map (:math:`(H, W)`, m; the sky at
+``canvas.SKY_DEPTH``) instead of the canvas. The examples shade one small ``clear``
+scene first (:func:`_clear_example`).
 """
 from __future__ import annotations
 
@@ -17,6 +25,17 @@ from flexseg.data.synthdrive.palette import ROLE_LIST, ROLES
 from flexseg.data.synthdrive.textures import TEX_BLOTCH, TEX_FINE, TEX_LEAFY, random_crop
 
 __all__ = ["apply_fog", "apply_night", "apply_rain", "apply_snow"]
+
+
+def _clear_example(h: int = 32, w: int = 64) -> tuple[np.ndarray, Canvas]:
+    """The shaded ``clear`` image of a small random scene and its canvas (for the examples)."""
+    from flexseg.data.synthdrive.scene import build_scene
+    from flexseg.data.synthdrive.shading import shade
+    from flexseg.data.synthdrive.styles import clear_style
+
+    scene = build_scene(np.random.default_rng(0), h, w)
+    cv = scene.canvas
+    return shade(cv, cv.part, scene.camera, clear_style(cv, np.random.default_rng(1)), np.random.default_rng(2)), cv
 
 def _role_mask(cv: Canvas, part: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     lut = np.isin(np.asarray(cv.roles), [ROLES[n] for n in names])
@@ -31,25 +50,10 @@ def apply_fog(img: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> n
     """Haze: I·t + A·(1−t), t = exp(−3·depth/visibility), visibility 60–150 m, airlight A
     of brightness 185–230, slightly blue.
 
-    Args:
-        img: shaded float RGB image (0–255).
-        depth: depth of every pixel, m (the sky at ``canvas.SKY_DEPTH``).
-        rng: the weather generator.
-
-    Returns:
-        The hazy float image.
-
-    Shape:
-        - img: :math:`(H, W, 3)`.
-        - depth: :math:`(H, W)`.
-        - Output: :math:`(H, W, 3)`.
+    Arguments and shapes: the module docstring.
 
     Example:
-        >>> from flexseg.data.synthdrive.scene import build_scene
-        >>> from flexseg.data.synthdrive.shading import shade
-        >>> from flexseg.data.synthdrive.styles import clear_style
-        >>> scene = build_scene(np.random.default_rng(0), 32, 64); cv = scene.canvas
-        >>> img = shade(cv, cv.part, scene.camera, clear_style(cv, np.random.default_rng(1)), np.random.default_rng(2))
+        >>> img, cv = _clear_example(32, 64)
         >>> fog = apply_fog(img, cv.depth, np.random.default_rng(0))
         >>> sky = cv.part == 0
         >>> fog.shape, bool(fog[sky].std(axis=0).max() < 1e-3)  # at 1000 m only the airlight is left
@@ -66,26 +70,10 @@ def apply_night(img: np.ndarray, cv: Canvas, part: np.ndarray, rng: np.random.Ge
     street lamps, bus signs) with glow, some windows lit, a dark sky brightening toward
     the horizon (city glow), a gamma of 0.8.
 
-    Args:
-        img: shaded float RGB image (0–255).
-        cv: the canvas (roles of the parts: emission, windows).
-        part: the part map ``img`` was rendered from.
-        rng: the weather generator.
-
-    Returns:
-        The night float image.
-
-    Shape:
-        - img: :math:`(H, W, 3)`.
-        - part: :math:`(H, W)`.
-        - Output: :math:`(H, W, 3)`.
+    Arguments and shapes: the module docstring; ``cv`` gives the roles of the parts (emission, windows).
 
     Example:
-        >>> from flexseg.data.synthdrive.scene import build_scene
-        >>> from flexseg.data.synthdrive.shading import shade
-        >>> from flexseg.data.synthdrive.styles import clear_style
-        >>> scene = build_scene(np.random.default_rng(0), 32, 64); cv = scene.canvas
-        >>> img = shade(cv, cv.part, scene.camera, clear_style(cv, np.random.default_rng(1)), np.random.default_rng(2))
+        >>> img, cv = _clear_example(32, 64)
         >>> night = apply_night(img, cv, cv.part, np.random.default_rng(0))
         >>> night.shape, bool(night.mean() < 0.7 * img.mean())
         ((32, 64, 3), True)
@@ -116,26 +104,10 @@ def apply_rain(img: np.ndarray, cv: Canvas, part: np.ndarray, rng: np.random.Gen
     """Rain: darker and desaturated, a grey sky, wet-road reflections (ground pixels mix
     with an exponentially smeared copy of the rows above), slanted rain streaks.
 
-    Args:
-        img: shaded float RGB image (0–255).
-        cv: the canvas (classes of the parts: road and sidewalk reflect).
-        part: the part map ``img`` was rendered from.
-        rng: the weather generator.
-
-    Returns:
-        The rainy float image.
-
-    Shape:
-        - img: :math:`(H, W, 3)`.
-        - part: :math:`(H, W)`.
-        - Output: :math:`(H, W, 3)`.
+    Arguments and shapes: the module docstring; ``cv`` gives the classes of the parts (road and sidewalk reflect).
 
     Example:
-        >>> from flexseg.data.synthdrive.scene import build_scene
-        >>> from flexseg.data.synthdrive.shading import shade
-        >>> from flexseg.data.synthdrive.styles import clear_style
-        >>> scene = build_scene(np.random.default_rng(0), 32, 64); cv = scene.canvas
-        >>> img = shade(cv, cv.part, scene.camera, clear_style(cv, np.random.default_rng(1)), np.random.default_rng(2))
+        >>> img, cv = _clear_example(32, 64)
         >>> rain = apply_rain(img, cv, cv.part, np.random.default_rng(0))
         >>> rain.shape, bool(rain.mean() < img.mean())
         ((32, 64, 3), True)
@@ -169,26 +141,10 @@ def apply_snow(img: np.ndarray, cv: Canvas, part: np.ndarray, rng: np.random.Gen
     """Snow: bright and low contrast, snow cover on sidewalks, terrain, (less) on the road
     and (speckled) on vegetation, a pale sky, falling flakes.
 
-    Args:
-        img: shaded float RGB image (0–255).
-        cv: the canvas (classes of the parts: where snow lies).
-        part: the part map ``img`` was rendered from.
-        rng: the weather generator.
-
-    Returns:
-        The snowy float image.
-
-    Shape:
-        - img: :math:`(H, W, 3)`.
-        - part: :math:`(H, W)`.
-        - Output: :math:`(H, W, 3)`.
+    Arguments and shapes: the module docstring; ``cv`` gives the classes of the parts (where snow lies).
 
     Example:
-        >>> from flexseg.data.synthdrive.scene import build_scene
-        >>> from flexseg.data.synthdrive.shading import shade
-        >>> from flexseg.data.synthdrive.styles import clear_style
-        >>> scene = build_scene(np.random.default_rng(0), 32, 64); cv = scene.canvas
-        >>> img = shade(cv, cv.part, scene.camera, clear_style(cv, np.random.default_rng(1)), np.random.default_rng(2))
+        >>> img, cv = _clear_example(32, 64)
         >>> snow = apply_snow(img, cv, cv.part, np.random.default_rng(0))
         >>> snow.shape, bool(snow.mean() > img.mean() + 20)
         ((32, 64, 3), True)
