@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from flexseg.models.weights import WeightsMismatchError
+from flexseg.models.weights import WeightsMismatchError, mismatch_listing
 
 __all__ = ["VitWeightsError", "load_vit_weights", "read_state_dict", "sha256_file"]
 
@@ -293,12 +293,6 @@ def _ignorable(key: str) -> bool:
     return key in HEAD_KEYS or key.startswith(HEAD_PREFIXES)
 
 
-def _listing(title: str, items: list[str]) -> str:
-    shown = ", ".join(items[:_MAX_LISTED])
-    more = f", … and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
-    return f"\n  {title} ({len(items)}): {shown}{more}"
-
-
 def _hints(given: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor], layout: str, model: nn.Module) -> list[str]:
     """Likely causes of a mismatch: another model size, a segmentation checkpoint, a foreign layout."""
     hints = []
@@ -395,12 +389,7 @@ def load_vit_weights(model: nn.Module, path: str | Path, strict: bool = True) ->
                               "resampled": _resampled(raw, prefix, model)}
     if strict and (missing or unexpected or mismatched):
         msg = f"'{path}' (layout detected: {layout}) does not match timm model {name} ({type(model).__name__}):"
-        if missing:
-            msg += _listing("missing keys", missing)
-        if unexpected:
-            msg += _listing("unexpected keys", unexpected)
-        if mismatched:
-            msg += _listing("shape mismatches", mismatched)
+        msg += mismatch_listing(missing, unexpected, mismatched)
         for hint in _hints(given, own, layout, model):
             msg += f"\n  hint: {hint}"
         msg += "\n  (strict=False loads the keys that fit)"

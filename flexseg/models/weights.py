@@ -95,6 +95,16 @@ def _listing(title: str, items: list[str]) -> str:
     return f"\n  {title} ({len(items)}): {shown}{more}"
 
 
+def mismatch_listing(missing: list[str], unexpected: list[str], mismatched: list[str]) -> str:
+    """The lines of a key-mismatch message: missing, unexpected and mis-shaped keys (each
+    list truncated to its first entries), empty lists left out."""
+    msg = ""
+    for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched)):
+        if items:
+            msg += _listing(title, items)
+    return msg
+
+
 def check_state_dict(
     given: Mapping[str, torch.Tensor],
     expected: Mapping[str, torch.Tensor],
@@ -133,13 +143,7 @@ def check_state_dict(
     )
     if not (missing or unexpected or mismatched):
         return
-    msg = f"{what} does not match the network:"
-    if missing:
-        msg += _listing("missing keys", missing)
-    if unexpected:
-        msg += _listing("unexpected keys", unexpected)
-    if mismatched:
-        msg += _listing("shape mismatches", mismatched)
+    msg = f"{what} does not match the network:" + mismatch_listing(missing, unexpected, mismatched)
     if hint:
         msg += f"\n  hint: {hint}"
     raise WeightsMismatchError(msg)
