@@ -5,8 +5,9 @@
 ``python -m flexseg.report`` reads them back (:func:`read_results`) and turns them into
 per-run metrics in percent (:func:`run_metrics`). Averages (docs/design.md §1,
 docs/report.md): real targets → Avg2 = mean(ACDC, DZ), Avg3 = mean(CS, BDD, MV),
-Avg5 = all five; synthdrive → ``mean`` over all domains and ``adverse`` over
-fog/night/rain/snow. No pandas here: the training and evaluation commands import it.
+Avg5 = all five; synthdrive → ``mean`` over all domains, ``adverse`` over
+fog/night/rain/snow and ``adverse_phys`` over the physically modelled adverse domains
+(fog_dense/night_dark/rain_lens/snow_storm, docs/synthdrive.md). No pandas here: the training and evaluation commands import it.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from flexseg.utils.tables import markdown_table, write_csv
 if TYPE_CHECKING:
     from flexseg.report.discovery import Run
 
-__all__ = ["REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "averages", "canonical_domain", "read_results",
+__all__ = ["REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "SYNTH_ADVERSE_PHYS", "SYNTH_AVERAGES", "averages",
+           "canonical_domain", "read_results",
            "results_summary", "run_metrics", "write_tables"]
 
 #: Canonical real-domain names and the spellings a data config may use.
@@ -37,6 +39,10 @@ REAL_AVERAGES: dict[str, tuple[str, ...]] = {
     "Avg5": ("ACDC", "DZ", "CS", "BDD", "MV"),
 }
 SYNTH_ADVERSE: tuple[str, ...] = ("fog", "night", "rain", "snow")
+#: synthdrive's physically modelled adverse domains (``flexseg.data.synthdrive.adverse``, issue 30).
+SYNTH_ADVERSE_PHYS: tuple[str, ...] = ("fog_dense", "night_dark", "rain_lens", "snow_storm")
+#: synthdrive's averages, in table order (each only when one of its domains is present).
+SYNTH_AVERAGES: tuple[str, ...] = ("mean", "adverse", "adverse_phys")
 
 
 def canonical_domain(name: str) -> str:
@@ -65,7 +71,8 @@ def averages(mious: Mapping[str, float]) -> dict[str, float]:
 
     Real domains (names as in :data:`REAL_DOMAINS`) → ``Avg2``/``Avg3``/``Avg5``, each
     only when all of its domains are present; otherwise (e.g. synthdrive) ``mean`` over
-    all domains and, when any of fog/night/rain/snow is present, ``adverse`` over those.
+    all domains and, when any of fog/night/rain/snow is present, ``adverse`` over those,
+    when any of fog_dense/night_dark/rain_lens/snow_storm is, ``adverse_phys`` over those.
 
     Args:
         mious: domain name → mIoU (fraction or percent; ``None``/NaN are skipped).
@@ -78,6 +85,8 @@ def averages(mious: Mapping[str, float]) -> dict[str, float]:
         {'Avg2': 30.0, 'Avg3': 60.0, 'Avg5': 48.0}
         >>> averages({"clear": 0.8, "fog": 0.6, "night": float("nan")})
         {'mean': 0.7, 'adverse': 0.6}
+        >>> averages({"clear": 0.8, "fog": 0.6, "fog_dense": 0.25, "night_dark": 0.75})
+        {'mean': 0.6, 'adverse': 0.6, 'adverse_phys': 0.5}
     """
     vals = {canonical_domain(d): float(v) for d, v in mious.items() if v is not None and not math.isnan(float(v))}
     out: dict[str, float] = {}
@@ -92,6 +101,9 @@ def averages(mious: Mapping[str, float]) -> dict[str, float]:
     adverse = [vals[d] for d in SYNTH_ADVERSE if d in vals]
     if adverse:
         out["adverse"] = sum(adverse) / len(adverse)
+    phys = [vals[d] for d in SYNTH_ADVERSE_PHYS if d in vals]
+    if phys:
+        out["adverse_phys"] = sum(phys) / len(phys)
     return out
 
 
