@@ -101,10 +101,11 @@ class DarkNight:
             camera uses* (uniform). Street scenes at night are lit at 1–20 lux against
             10⁴–10⁵ lux by day; auto-exposure recovers a factor of ≈ 100–1000 with the
             longest exposure motion allows (≈ 1/30 s) and the highest gain, so unlit
-            surfaces end 1.5–4 % of their day level: a mid-grey wall collects ≈ 5–15
-            electrons, where shot and read noise are of the same size as the contrast
+            surfaces end 2–6 % of their day level: a mid-grey wall (0.2 linear) collects
+            ≈ 3–25 electrons, where shot and read noise are of the size of the contrast
             between unlit objects (Dark Zurich: poles and parked cars in unlit stretches
-            are hard to tell from the dark around them).
+            are hard to tell from the dark around them, yet dimly there; 1.5–4 % left
+            them black, iteration 3 of experiments/results/boundary_evidence/iterations.md).
         moon_tint: RGB factor of the ambient (bluish skylight).
         pool: how strongly self-luminous parts light their surroundings (uniform): the
             sources' radiance, weighted per role by ``pool_roles`` (street lamps light the
