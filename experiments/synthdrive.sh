@@ -16,7 +16,16 @@
 #   grid_px | report_grid_px   the grid's misalignment points alone (G1; report stops unless complete)
 #   report_grid_width   G3 from grid_width's 6 runs (report_grid covers G1, G2: the px and 2400-step points)
 #   exploratory  experiments/results/exploratory.md: differences of gains, one arm's change (from runs.csv)
-#   status      runs finished / started / total of each of the four sweeps above (trains nothing)
+#   status      runs finished / started / total of each seed-powered sweep (trains nothing)
+# Physically modelled adverse domains (issue 30; pre-declared: experiments/synthdrive_adverse.md):
+#   boundary_evidence  experiments/results/boundary_evidence/: Canny-edge evidence of the label
+#               boundaries per target domain, old and new (trains nothing, ≈ 4 min)
+#   adverse     FLEX-Seg vs flex=off, seeds 0-9, the embedded default evaluated also on fog_dense,
+#               night_dark, rain_lens, snow_storm (data=synthdrive_adverse; 20 runs, ≈ 2 h)
+#   adverse_ube UBE only (GAP, HAS off), seeds 0-9, same data (H6, optional; 10 runs, ≈ 1 h)
+#   report_adverse | report_adverse_ube   H4, H4b, H5 | H6 (each only once its runs are complete)
+#   Run them with OUT10=experiments/runs/synth10 COMMIT_RUNS=1 so each finished run is committed
+#   (COMMIT_RUNS=1: git add + commit of the run folder, only inside a repository and not ignored).
 #   bash experiments/synthdrive.sh main10 report10    (not part of the default "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +42,19 @@ RESULTS10=${RESULTS10:-experiments/results}
 stages=("${@:-main ablation misalignment report analysis}")
 # shellcheck disable=SC2206
 stages=(${stages[*]})
+
+# commit_run DIR: with COMMIT_RUNS=1, commit a finished run folder to the repository holding it
+# (checkpoints stay ignored); a folder outside a repository or ignored (logs/) is only reported.
+commit_run() {
+  local dir=$1 rel
+  [[ ${COMMIT_RUNS:-0} == 1 && -f "$dir/results.json" ]] || return 0
+  if ! git -C "$dir" rev-parse --is-inside-work-tree >/dev/null 2>&1 || git -C "$dir" check-ignore -q results.json; then
+    echo "not committed: $dir is outside a repository or ignored (use OUT10=experiments/runs/synth10)"
+    return 0
+  fi
+  rel=$(git -C "$dir" rev-parse --show-prefix)
+  git -C "$dir" add -- . && git -C "$dir" commit -q -m "synthdrive run ${rel%/}" -- . && echo "committed ${rel%/}"
+}
 
 # run_one DIR SEED [OVERRIDES...]: one training run in DIR unless DIR/results.json exists.
 # Same command line as a plain `python -m flexseg.train seed=S hydra.run.dir=DIR [overrides]`,
@@ -59,6 +81,7 @@ run_one() {
   fi
   echo "run  $dir: seed=$seed $*"
   $PY -m flexseg.train "seed=$seed" "hydra.run.dir=$dir" resume=true "$@"
+  commit_run "$dir"
 }
 
 # pair DIR SEEDS [OVERRIDES...]: FLEX-Seg in DIR/flex/<seed> and flex=off in DIR/off/<seed>.
@@ -70,6 +93,11 @@ pair() {
     run_one "$dir/off/$seed" "$seed" "$@" flex=off
   done
 }
+
+# Seeds of the adverse-domain test (experiments/synthdrive_adverse.md) and its data config:
+# the embedded default's training, evaluated on the nine targets.
+ADVERSE_SEEDS="0 1 2 3 4 5 6 7 8 9"
+ADVERSE_DATA=data=synthdrive_adverse
 
 # The grid's misalignment amplitudes (G1) and their run folders <OUT10>/grid/px<A>.
 GRID_PX=(0 8 12)
@@ -166,15 +194,34 @@ run_stage() {
     report_grid_width)  # G3: the width-256 point against its own flex=off runs (its own stage, as it runs 4-9 h)
       require_complete grid_width
       $PY -m flexseg.report "$OUT10/grid/embed256" --group-by folder --out "$RESULTS10/synthdrive10_grid_width" ;;
+    boundary_evidence)  # issue 30: label-boundary evidence per target domain (trains nothing)
+      $PY experiments/boundary_evidence.py ;;
+    adverse)  # experiments/synthdrive_adverse.md H4, H4b, H5: FLEX-Seg vs flex=off on all nine targets
+      pair "$OUT10/adverse" "$ADVERSE_SEEDS" "$ADVERSE_DATA" ;;
+    adverse_ube)  # H6 (optional): UBE only (GAP and HAS off, as ablation5's row), same seeds and data
+      for seed in $ADVERSE_SEEDS; do
+        run_one "$OUT10/adverse_ube/ube/$seed" "$seed" "$ADVERSE_DATA" flex.gap.enabled=false flex.has.enabled=false
+      done ;;
+    report_adverse)  # H4, H4b (95 %, Bonferroni 97.5 %) and H5 (per-seed slope on the evidence loss)
+      require_complete adverse
+      $PY -m flexseg.report "$OUT10/adverse" --group-by folder --out "$RESULTS10/synthdrive10_adverse"
+      $PY -m flexseg.report "$OUT10/adverse" --group-by folder --level 0.975 --out "$RESULTS10/synthdrive10_adverse_bonferroni"
+      $PY experiments/adverse_slope.py --runs "$RESULTS10/synthdrive10_adverse/runs.csv" ;;
+    report_adverse_ube)  # H6: FLEX-Seg vs UBE only on the adverse domains (and every arm vs flex=off)
+      require_complete adverse adverse_ube
+      $PY -m flexseg.report "$OUT10/adverse" "$OUT10/adverse_ube" --group-by folder --out "$RESULTS10/synthdrive10_adverse_ube"
+      $PY -m flexseg.report "$OUT10/adverse" "$OUT10/adverse_ube" --group-by folder \
+        --baseline flex.gap.enabled=false flex.ube.enabled=true flex.has.enabled=false \
+        --out "$RESULTS10/synthdrive10_adverse_vs_ube" ;;
     exploratory)  # the exploratory paired contrasts quoted in the docs (from the committed runs.csv tables)
       $PY experiments/exploratory.py ;;
     status)  # how far each seed-powered sweep is (runs finished / started / total); trains nothing
-      for sweep in main10 ablation5 grid grid_width; do
+      for sweep in main10 ablation5 grid grid_width adverse adverse_ube; do
         count_runs "$sweep"
         printf '%-11s %3d/%d runs finished, %d started (resume with the same stage)\n' \
           "$sweep" "$n_done" "$n_total" "$n_started"
       done ;;
-    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|grid_px|report10|report_ablation5|report_grid_px|report_grid|report_grid_width|exploratory|status)" >&2
+    *) echo "unknown stage $stage (main|ablation|misalignment|report|analysis|main10|ablation5|grid|grid_width|grid_px|report10|report_ablation5|report_grid_px|report_grid|report_grid_width|exploratory|boundary_evidence|adverse|adverse_ube|report_adverse|report_adverse_ube|status)" >&2
        exit 2 ;;
   esac
 }

@@ -4,7 +4,9 @@ The paper reports five real target domains under short names — ``ACDC``, ``DZ`
 Zurich), ``CS`` (Cityscapes), ``BDD`` (BDD100K), ``MV`` (Mapillary Vistas) — and three
 averages over them (docs/design.md §1, docs/report.md): Avg2 = mean(ACDC, DZ),
 Avg3 = mean(CS, BDD, MV), Avg5 = all five. The embedded synthdrive benchmark has no Avg
-columns; its summary is ``mean`` over all domains and ``adverse`` over fog/night/rain/snow.
+columns; its summary is ``mean`` over all domains, ``adverse`` over fog/night/rain/snow and
+``adverse_phys`` over the physically modelled fog_dense/night_dark/rain_lens/snow_storm
+(docs/synthdrive.md).
 
 This module sits below every other FlexSeg module (it imports none): the run summary of
 ``flexseg.train`` / ``flexseg.eval`` (:mod:`flexseg.report.results`), the console tables
@@ -17,7 +19,8 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-__all__ = ["REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "averages", "canonical_domain"]
+__all__ = ["REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "SYNTH_ADVERSE_PHYS", "SYNTH_AVERAGES", "averages",
+           "canonical_domain"]
 
 #: Canonical real-domain names and the spellings a data config may use.
 REAL_DOMAINS: dict[str, tuple[str, ...]] = {
@@ -35,6 +38,10 @@ REAL_AVERAGES: dict[str, tuple[str, ...]] = {
 }
 #: synthdrive's adverse-weather domains (the ``adverse`` average).
 SYNTH_ADVERSE: tuple[str, ...] = ("fog", "night", "rain", "snow")
+#: synthdrive's physically modelled adverse domains (``flexseg.data.synthdrive.adverse``; the ``adverse_phys`` average).
+SYNTH_ADVERSE_PHYS: tuple[str, ...] = ("fog_dense", "night_dark", "rain_lens", "snow_storm")
+#: synthdrive's averages, in table order (each only when one of its domains is present).
+SYNTH_AVERAGES: tuple[str, ...] = ("mean", "adverse", "adverse_phys")
 
 
 def canonical_domain(name: str) -> str:
@@ -63,7 +70,8 @@ def averages(mious: Mapping[str, float]) -> dict[str, float]:
 
     Real domains (names as in :data:`REAL_DOMAINS`) → ``Avg2``/``Avg3``/``Avg5``, each
     only when all of its domains are present; otherwise (e.g. synthdrive) ``mean`` over
-    all domains and, when any of fog/night/rain/snow is present, ``adverse`` over those.
+    all domains and, when any of fog/night/rain/snow is present, ``adverse`` over those,
+    when any of fog_dense/night_dark/rain_lens/snow_storm is, ``adverse_phys`` over those.
 
     Args:
         mious: domain name → mIoU (fraction or percent; ``None``/NaN are skipped).
@@ -76,6 +84,8 @@ def averages(mious: Mapping[str, float]) -> dict[str, float]:
         {'Avg2': 30.0, 'Avg3': 60.0, 'Avg5': 48.0}
         >>> averages({"clear": 0.8, "fog": 0.6, "night": float("nan")})
         {'mean': 0.7, 'adverse': 0.6}
+        >>> averages({"clear": 0.8, "fog": 0.6, "fog_dense": 0.25, "night_dark": 0.75})
+        {'mean': 0.6, 'adverse': 0.6, 'adverse_phys': 0.5}
     """
     vals = {canonical_domain(d): float(v) for d, v in mious.items() if v is not None and not math.isnan(float(v))}
     out: dict[str, float] = {}
@@ -90,4 +100,7 @@ def averages(mious: Mapping[str, float]) -> dict[str, float]:
     adverse = [vals[d] for d in SYNTH_ADVERSE if d in vals]
     if adverse:
         out["adverse"] = sum(adverse) / len(adverse)
+    phys = [vals[d] for d in SYNTH_ADVERSE_PHYS if d in vals]
+    if phys:
+        out["adverse_phys"] = sum(phys) / len(phys)
     return out

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 #: name → submodule that defines it (the names ``flexseg/report.py`` had, and the shared
 #: results pieces that moved here from ``flexseg.train`` / ``flexseg.eval``).
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(("REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "averages", "canonical_domain", "read_results",
+    **dict.fromkeys(("REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "SYNTH_ADVERSE_PHYS",
+                     "SYNTH_AVERAGES", "averages", "canonical_domain", "read_results",
                      "results_summary", "run_metrics", "write_tables", "_mean"), "results"),
     **dict.fromkeys(("DEFAULT_IGNORED", "GROUP_BY", "NoRunsError", "Run", "common_overrides", "flatten", "folder_label",
                      "group_labels", "load_run", "load_runs", "parse_override", "_ignored", "_natural_key"), "discovery"),
@@ -89,6 +90,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load on fi
         REAL_AVERAGES,
         REAL_DOMAINS,
         SYNTH_ADVERSE,
+        SYNTH_ADVERSE_PHYS,
+        SYNTH_AVERAGES,
         averages,
         canonical_domain,
         read_results,

@@ -10,7 +10,7 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 
 from flexseg.report.discovery import DEFAULT_IGNORED, Run, group_labels
-from flexseg.report.results import REAL_AVERAGES, REAL_DOMAINS, run_metrics
+from flexseg.report.results import REAL_AVERAGES, REAL_DOMAINS, SYNTH_AVERAGES, run_metrics
 
 __all__ = ["aggregate", "metric_order", "runs_frame", "with_deltas"]
 
@@ -88,7 +88,7 @@ def metric_order(metrics: Iterable[str]) -> list[str]:
     """
     metrics = list(dict.fromkeys(metrics))
     real = [d for d in REAL_DOMAINS if d in metrics]
-    avgs = [a for a in (*REAL_AVERAGES, "mean", "adverse") if a in metrics]
+    avgs = [a for a in (*REAL_AVERAGES, *SYNTH_AVERAGES) if a in metrics]
     acc = [m for m in metrics if m.startswith(("boundary_acc", "interior_acc"))]
     acc = sorted(acc, key=lambda m: (m.count("/"), m))
     domains = [m for m in metrics if m not in real and m not in avgs and m not in acc]

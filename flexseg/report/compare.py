@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 #: Contrasts tested per run besides the metrics: value = first − second (percent points),
 #: so their Δ is the difference of the two Δs (e.g. "is the gain larger under adverse
 #: conditions?": Δ(adverse − clear) = Δ adverse − Δ clear).
-CONTRASTS: dict[str, tuple[str, str]] = {"adverse − clear": ("adverse", "clear"), "Avg2 − Avg3": ("Avg2", "Avg3")}
+#: ``adverse_phys − …``: the physically modelled adverse domains of synthdrive (issue 30,
+#: experiments/synthdrive_adverse.md), present only in runs that test them.
+CONTRASTS: dict[str, tuple[str, str]] = {"adverse − clear": ("adverse", "clear"), "Avg2 − Avg3": ("Avg2", "Avg3"),
+                                         "adverse_phys − clear": ("adverse_phys", "clear"),
+                                         "adverse_phys − adverse": ("adverse_phys", "adverse")}
 COMPARISON_COLUMNS = ["group", "baseline", "metric", "delta", "low", "high", "ci_low", "ci_high", "p_value",
                       "n_pairs", "n", "n_base", "interval", "test"]
 

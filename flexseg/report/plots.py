@@ -16,7 +16,7 @@ import pandas as pd
 from flexseg import stats
 from flexseg.report.aggregation import metric_order
 from flexseg.report.compare import CONTRASTS
-from flexseg.report.results import REAL_AVERAGES
+from flexseg.report.results import REAL_AVERAGES, SYNTH_AVERAGES
 
 __all__ = ["plot_deltas", "plot_domains", "plot_versus", "plot_versus_deltas"]
 
@@ -93,7 +93,7 @@ def plot_deltas(agg: pd.DataFrame, path: Path, comps: pd.DataFrame | None = None
     """
     if "delta" not in agg.columns:
         return None
-    keys = [m for m in (*REAL_AVERAGES, "mean", "adverse") if m in set(agg["metric"])]
+    keys = [m for m in (*REAL_AVERAGES, *SYNTH_AVERAGES) if m in set(agg["metric"])]
     sub = agg[agg["metric"].isin(keys) & agg["delta"].notna() & (agg["group"] != agg["baseline"])]
     if sub.empty:
         return None
@@ -186,7 +186,7 @@ def plot_versus_deltas(vc: pd.DataFrame, key: str, path: Path, level: float = 0.
         >>> plot_versus_deltas(pd.DataFrame(columns=["px", "group", "metric"]), "px", Path("unused.png")) is None
         True
     """
-    keys = [m for m in (*REAL_AVERAGES, "mean", "adverse", "clear", *CONTRASTS, "boundary_acc")
+    keys = [m for m in (*REAL_AVERAGES, *SYNTH_AVERAGES, "clear", *CONTRASTS, "boundary_acc")
             if m in set(vc["metric"])]
     if vc.empty or not keys:
         return None

@@ -6,7 +6,8 @@
 per-run metrics in percent (:func:`run_metrics`). Averages (docs/design.md §1,
 docs/report.md): real targets → Avg2 = mean(ACDC, DZ), Avg3 = mean(CS, BDD, MV),
 Avg5 = all five; synthdrive → ``mean`` over all domains and ``adverse`` over
-fog/night/rain/snow. No pandas here: the training and evaluation commands import it.
+fog/night/rain/snow and ``adverse_phys`` over fog_dense/night_dark/rain_lens/snow_storm
+(flexseg/protocol.py). No pandas here: the training and evaluation commands import it.
 """
 from __future__ import annotations
 
@@ -15,12 +16,20 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
-from flexseg.protocol import REAL_AVERAGES, REAL_DOMAINS, SYNTH_ADVERSE, averages, canonical_domain
+from flexseg.protocol import (
+    REAL_AVERAGES,
+    REAL_DOMAINS,
+    SYNTH_ADVERSE,
+    SYNTH_ADVERSE_PHYS,
+    SYNTH_AVERAGES,
+    averages,
+    canonical_domain,
+)
 from flexseg.utils.tables import markdown_table, write_csv
 
-__all__ = ["REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "averages", "canonical_domain", "read_results",
-           "results_summary", "run_metrics", "write_tables"]
-# REAL_DOMAINS, REAL_AVERAGES, SYNTH_ADVERSE, canonical_domain and averages are facts of the
+__all__ = ["REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "SYNTH_ADVERSE_PHYS", "SYNTH_AVERAGES", "averages",
+           "canonical_domain", "read_results", "results_summary", "run_metrics", "write_tables"]
+# REAL_DOMAINS, REAL_AVERAGES, SYNTH_ADVERSE(_PHYS), SYNTH_AVERAGES, canonical_domain and averages are facts of the
 # evaluation protocol (flexseg/protocol.py); they stay importable from here.
 
 

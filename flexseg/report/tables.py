@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from flexseg.report.aggregation import metric_order
-from flexseg.report.results import REAL_AVERAGES
+from flexseg.report.results import REAL_AVERAGES, SYNTH_AVERAGES
 from flexseg.utils.tables import markdown_table
 
 __all__ = ["comparison_table", "fmt_delta_ci", "fmt_mean_std", "fmt_p", "group_table", "summary_table", "to_markdown"]
@@ -141,7 +141,7 @@ def summary_table(agg: pd.DataFrame, comps: pd.DataFrame | None = None) -> pd.Da
             if m in by.index:
                 row[m] = fmt_mean_std(by.at[m, "mean"], by.at[m, "std"], int(by.at[m, "n"]))
         if "delta" in by.columns and by["baseline"].iloc[0]:
-            main = [a for a in (*REAL_AVERAGES, "mean", "adverse", "boundary_acc") if a in by.index]
+            main = [a for a in (*REAL_AVERAGES, *SYNTH_AVERAGES, "boundary_acc") if a in by.index]
             for m in main:
                 d = by.at[m, "delta"]
                 if comp is not None and (group, m) in comp.index:

@@ -109,3 +109,81 @@ def test_unknown_stage_is_an_error(tmp_path):
                          env={**os.environ, "OUT10": str(tmp_path)})
     assert out.returncode == 2
     assert "unknown stage mian10" in out.stderr
+
+
+# ---------------------------------------------------------------------------- issue 30: the adverse-domain test
+
+
+def test_adverse_pairs_the_embedded_default_on_all_nine_targets(tmp_path):
+    stdout, calls = run_script(tmp_path, "adverse")
+    out10 = tmp_path / "synth10"
+    assert len(calls) == 20
+    assert calls[0] == f"2 -m flexseg.train seed=0 hydra.run.dir={out10}/adverse/flex/0 resume=true data=synthdrive_adverse"
+    assert calls[1] == (f"2 -m flexseg.train seed=0 hydra.run.dir={out10}/adverse/off/0 resume=true "
+                        "data=synthdrive_adverse flex=off")
+    assert [c.split()[3] for c in calls[::2]] == [f"seed={s}" for s in range(10)]
+    assert all("data=synthdrive_adverse" in c for c in calls) and "committed" not in stdout
+    # restartable: a second pass trains nothing, status counts 20/20
+    assert run_script(tmp_path, "adverse")[1] == calls
+    lines = dict(line.split(None, 1) for line in run_script(tmp_path, "status")[0].splitlines())
+    assert lines["adverse"].startswith("20/20 runs finished") and lines["adverse_ube"].startswith("0/10 runs finished")
+
+
+def test_adverse_ube_is_the_ablation_row_on_the_same_data(tmp_path):
+    _, calls = run_script(tmp_path, "adverse_ube")
+    out10 = tmp_path / "synth10"
+    assert len(calls) == 10
+    assert calls[3] == (f"2 -m flexseg.train seed=3 hydra.run.dir={out10}/adverse_ube/ube/3 resume=true "
+                        "data=synthdrive_adverse flex.gap.enabled=false flex.has.enabled=false")
+
+
+def test_adverse_reports_wait_for_complete_stages_then_read_their_runs(tmp_path):
+    env = {**os.environ, "PY": "false", "OUT10": str(tmp_path / "synth10")}
+    result = subprocess.run(["bash", str(SCRIPT), "report_adverse"], capture_output=True, text=True, env=env)
+    assert result.returncode == 3 and "adverse: 0/20 runs finished" in result.stderr
+    _, calls = run_script(tmp_path, "adverse", "report_adverse", "adverse_ube", "report_adverse_ube")
+    out10 = tmp_path / "synth10"
+    tail = [c for c in calls if "flexseg.train" not in c]
+    res = "experiments/results"
+    assert tail == [
+        f"2 -m flexseg.report {out10}/adverse --group-by folder --out {res}/synthdrive10_adverse",
+        f"2 -m flexseg.report {out10}/adverse --group-by folder --level 0.975 --out {res}/synthdrive10_adverse_bonferroni",
+        f"2 experiments/adverse_slope.py --runs {res}/synthdrive10_adverse/runs.csv",
+        f"2 -m flexseg.report {out10}/adverse {out10}/adverse_ube --group-by folder --out {res}/synthdrive10_adverse_ube",
+        f"2 -m flexseg.report {out10}/adverse {out10}/adverse_ube --group-by folder --baseline flex.gap.enabled=false "
+        f"flex.ube.enabled=true flex.has.enabled=false --out {res}/synthdrive10_adverse_vs_ube",
+    ]
+    assert calls.index(tail[0]) == 20 and calls.index(tail[3]) == 20 + 3 + 10
+
+
+def test_boundary_evidence_stage_runs_the_script(tmp_path):
+    _, calls = run_script(tmp_path, "boundary_evidence")
+    assert calls == ["2 experiments/boundary_evidence.py"]
+
+
+def test_commit_runs_commits_each_finished_run_folder_only_inside_a_repository(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True, check=True)  # noqa: E731
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (repo / ".gitignore").write_text("checkpoints/\n")
+    git("add", ".gitignore")
+    git("commit", "-q", "-m", "init")
+    stub = tmp_path / "python_stub"
+    stub.write_text(STUB + 'for a in "$@"; do case "$a" in hydra.run.dir=*) mkdir -p "${a#hydra.run.dir=}/checkpoints"; '
+                           'touch "${a#hydra.run.dir=}/checkpoints/last.ckpt";; esac; done\n')
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env.update(PY=str(stub), OUT10=str(repo / "runs"), CALLS=str(tmp_path / "calls.txt"), COMMIT_RUNS="1")
+    out = subprocess.run(["bash", str(SCRIPT), "adverse_ube"], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.count("committed runs/adverse_ube/ube/") == 10
+    log = git("log", "--format=%s").stdout.splitlines()
+    assert len(log) == 11 and log[0] == "synthdrive run runs/adverse_ube/ube/9"
+    files = git("ls-files").stdout.split()
+    assert "runs/adverse_ube/ube/0/results.json" in files and not any("checkpoints" in f for f in files)
+    # outside a repository: reported, not committed
+    env["OUT10"] = str(tmp_path / "elsewhere")
+    out = subprocess.run(["bash", str(SCRIPT), "adverse_ube"], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.count("not committed") == 10

@@ -4,7 +4,9 @@ Deterministic driving scenes in the 19 Cityscapes train ids, rendered on the fly
 vectorized numpy (no files, no network, ~10 ms per 128×256 sample). Domains: ``source``
 (GTA-like), ``generated`` (a random style per image, rendered from a part map warped by
 up to ``misalignment_px`` pixels at label boundaries) and the unseen targets ``clear``,
-``fog``, ``night``, ``rain``, ``snow``. Sample ``i`` is a function of ``(seed, domain, i)``
+``fog``, ``night``, ``rain``, ``snow``, plus the physically modelled adverse targets
+``fog_dense``, ``night_dark``, ``rain_lens``, ``snow_storm`` (``adverse``; not in
+``DOMAINS``, which keeps the former seven: ``render.ALL_DOMAINS`` has all). Sample ``i`` is a function of ``(seed, domain, i)``
 only. The design (scenes, classes, rendering, domains, misalignment) is in
 docs/synthdrive.md.
 
@@ -15,6 +17,8 @@ One concept per module, in the order a sample is made:
 - ``camera``, ``canvas``, ``raster``: projection, the part map, pixel primitives;
 - ``street``, ``objects``, ``scene``: the street layout, things in it, the whole scene;
 - ``styles``, ``blur``, ``shading``, ``weather``: part map → image;
+- ``sensor``, ``adverse``: linear light and camera pieces, the physically modelled adverse
+  targets (import their names from these modules);
 - ``misalignment``: the image↔mask displacement of ``generated``;
 - ``render``, ``dataset``, ``flip``: the public sample function, dataset, augmentation;
 - ``preview`` (and ``__main__``): ``python -m flexseg.data.synthdrive --preview out.png``.

@@ -17,7 +17,8 @@ class SynthDrive(Dataset):
     rendered arrays are kept in memory (≈ 4·H·W bytes per sample).
 
     Args:
-        domain: one of ``DOMAINS``.
+        domain: one of ``ALL_DOMAINS`` (``DOMAINS`` and the adverse ``fog_dense``,
+            ``night_dark``, ``rain_lens``, ``snow_storm``).
         num_images: number of samples (≥ 1).
         height: image height, px.
         width: image width, px.

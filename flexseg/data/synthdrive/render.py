@@ -3,7 +3,9 @@
 ``render_details(seed, domain, index, ...)``: split the sample's four random streams
 (``streams``), build the scene (geometry), for ``generated`` warp its part map
 (``misalignment``, warp stream), pick the domain's style and shade (style stream), add the
-weather of a target domain (weather stream) and finish (blur, noise, uint8).
+weather of a target domain (weather stream) and finish (blur, noise, uint8); the
+physically modelled adverse targets (``adverse``) take the ``clear`` style and their own
+physics and camera instead of ``weather``.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flexseg.data.synthdrive.adverse import ADVERSE_DOMAINS, render_adverse
 from flexseg.data.synthdrive.misalignment import misalignment_field, warp_nearest
 from flexseg.data.synthdrive.scene import build_scene
 from flexseg.data.synthdrive.shading import finish, shade
@@ -18,12 +21,17 @@ from flexseg.data.synthdrive.streams import sample_streams
 from flexseg.data.synthdrive.styles import clear_style, generated_style, source_style
 from flexseg.data.synthdrive.weather import apply_fog, apply_night, apply_rain, apply_snow
 
-__all__ = ["DOMAINS", "TARGET_DOMAINS", "TRAIN_DOMAINS", "Rendered", "check_args", "render_details", "render_scene"]
+__all__ = ["ADVERSE_DOMAINS", "ALL_DOMAINS", "DOMAINS", "TARGET_DOMAINS", "TRAIN_DOMAINS", "Rendered", "check_args",
+           "render_details", "render_scene"]
 
 #: Every domain; the training domains; the unseen target domains (evaluation only).
 DOMAINS: tuple[str, ...] = ("source", "generated", "clear", "fog", "night", "rain", "snow")
 TRAIN_DOMAINS: tuple[str, ...] = ("source", "generated")
 TARGET_DOMAINS: tuple[str, ...] = ("clear", "fog", "night", "rain", "snow")
+#: ``DOMAINS`` plus the physically modelled adverse targets (``adverse.ADVERSE_DOMAINS``:
+#: fog_dense, night_dark, rain_lens, snow_storm), kept out of ``DOMAINS`` so that every
+#: former list, preview and digest stays as it was.
+ALL_DOMAINS: tuple[str, ...] = DOMAINS + ADVERSE_DOMAINS
 
 
 @dataclass
@@ -47,10 +55,11 @@ def check_args(domain: str, height: int, width: int, misalignment_px: float) -> 
         >>> check_args("dusk", 32, 64, 0.0)
         Traceback (most recent call last):
         ...
-        ValueError: synthdrive: unknown domain 'dusk'; choose one of ('source', 'generated', 'clear', 'fog', 'night', 'rain', 'snow')
+        ValueError: synthdrive: unknown domain 'dusk'; choose one of ('source', 'generated', 'clear', 'fog', 'night',
+        'rain', 'snow', 'fog_dense', 'night_dark', 'rain_lens', 'snow_storm')
     """
-    if domain not in DOMAINS:
-        raise ValueError(f"synthdrive: unknown domain {domain!r}; choose one of {DOMAINS}")
+    if domain not in ALL_DOMAINS:
+        raise ValueError(f"synthdrive: unknown domain {domain!r}; choose one of {ALL_DOMAINS}")
     if int(height) <= 0 or int(width) <= 0:
         raise ValueError(f"synthdrive: height and width must be positive, got {height}×{width}")
     if not misalignment_px >= 0:  # also rejects NaN
@@ -66,7 +75,7 @@ def render_details(seed: int, domain: str, index: int, height: int = 128, width:
 
     Args:
         seed: the dataset seed.
-        domain: one of ``DOMAINS``.
+        domain: one of ``ALL_DOMAINS``.
         index: the sample index (any int).
         height: image height, px.
         width: image width, px.
@@ -109,6 +118,8 @@ def render_details(seed: int, domain: str, index: int, height: int = 128, width:
         style = clear_style(cv, sty)
     img = shade(cv, part, cam, style, sty)
     blur, noise = style.blur, style.noise
+    if domain in ADVERSE_DOMAINS:  # clear style + adverse.py's physics (issue 30)
+        return Rendered(render_adverse(domain, img, scene, blur, noise, wx, sty), label, cv.class_map(part), disp)
     if domain == "fog":
         img = apply_fog(img, depth, wx)
     elif domain == "night":
@@ -128,7 +139,7 @@ def render_scene(seed: int, domain: str, index: int, height: int = 128, width: i
 
     Args:
         seed: the dataset seed.
-        domain: one of ``DOMAINS``.
+        domain: one of ``ALL_DOMAINS``.
         index: the sample index.
         height: image height, px.
         width: image width, px.
