@@ -60,3 +60,56 @@ def test_network_passes_shade_options_and_seed_to_the_stage1_hallucination(arch)
     assert not torch.allclose(feats[-1][:2], feats[-1][2:], atol=1e-3)  # the later stages see the new styles
     net.eval()
     assert [f.shape[0] for f in net.backbone(x)] == [2, 2, 2, 2]  # evaluation: no hallucination
+
+
+def _fps(points: list[list[float]], k: int, start: int) -> list[int]:
+    """Farthest-point sampling by loops (ties → lowest index)."""
+    chosen = [start]
+    while len(chosen) < k:
+        dist = [min(sum((a - b) ** 2 for a, b in zip(p, points[c])) for c in chosen) for p in points]
+        chosen.append(max(range(len(points)), key=lambda i: (dist[i], -i)))
+    return chosen
+
+
+@pytest.mark.parametrize("arch", ["daformer", "hrda"])
+def test_refresh_styles_sets_each_base_style_to_one_images_stage1_mean_and_std(arch):
+    """SegModule.refresh_styles: base style k = (channel mean, channel std) of the stage-1
+    map (eval mode, ImageNet-normalized image; HRDA: its 0.5-scale context view, the
+    reference's feature_scale) of the k-th image of a farthest-point sample over the
+    images' (mean, std) vectors, starting at the seeded random image."""
+    from flexseg.flex.criterion import FlexCriterion
+    from flexseg.module import SegModule
+    from tests.conf_values import criterion_kwargs, module_kwargs
+
+    k, seed = 3, 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opts = shade_values(num_styles=k, batch_size=2)
+        if arch == "daformer":
+            net = DAFormer("mit_b0", num_classes=19, embed_dim=8, dilations=(1,), seed=seed, shade=opts)
+        else:
+            net = HRDA("mit_b0", num_classes=19, hr_crop_size=32, slide_window=None, embed_dim=8, attention_embed_dim=8,
+                       dilations=(1,), seed=seed, shade=opts)
+    module = SegModule(net, FlexCriterion(19, feature_dim=8, **criterion_kwargs(ube=None, gap=None)), **module_kwargs()).train()
+    g = torch.Generator().manual_seed(2)
+    # images of different brightness and contrast: distinct styles
+    images = [(torch.rand(3, 64, 64, generator=g) * (40 + 25 * i) + 10 * i).to(torch.uint8) for i in range(7)]
+    module.refresh_styles([{"image": im} for im in images])
+    assert net.training  # back in training mode
+    net.eval()
+    stats = []
+    with torch.no_grad():
+        for im in images:
+            x = (im[None].float() / 255 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
+                [0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+            if arch == "hrda":
+                x = torch.nn.functional.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
+            s1 = net.backbone.stage1(x).double()[0]
+            stats.append((s1.mean(dim=(1, 2)), s1.std(dim=(1, 2))))
+    start = int(torch.randint(7, (1,), generator=torch.Generator().manual_seed(seed * 1_000_003)))
+    chosen = _fps([torch.cat(s).tolist() for s in stats], k, start)
+    sh = net.backbone.style_hallucination
+    for row, i in enumerate(chosen):
+        assert torch.allclose(sh.proto_mean[row].double(), stats[i][0], rtol=1e-4, atol=1e-5), (row, i)
+        assert torch.allclose(sh.proto_std[row].double(), stats[i][1], rtol=1e-4, atol=1e-5), (row, i)
+    assert bool(sh.initialized)
