@@ -7,6 +7,7 @@ each test was checked against are listed in docs/testing.md ("Call-site tests").
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -113,3 +114,72 @@ def test_refresh_styles_sets_each_base_style_to_one_images_stage1_mean_and_std(a
         assert torch.allclose(sh.proto_mean[row].double(), stats[i][0], rtol=1e-4, atol=1e-5), (row, i)
         assert torch.allclose(sh.proto_std[row].double(), stats[i][1], rtol=1e-4, atol=1e-5), (row, i)
     assert bool(sh.initialized)
+
+
+# ------------------------------------------------------------------ rare-class sampling in the datamodule
+@pytest.fixture(scope="module")
+def rcs_trees(tmp_path_factory):
+    from flexseg.data.prepare import class_stats
+    from tests.data.fixtures import write_tree
+
+    root = tmp_path_factory.mktemp("rcs_call_sites")
+    write_tree("gta", root / "gta", n=6, size=(32, 18))
+    write_tree("generated", root / "gen", n=4, size=(32, 18))
+    class_stats("gta", root / "gta", "all")
+    return root
+
+
+def _slow_rcs(per_file, T, min_pixels):
+    """(classes rarest first, p, eligible files) of DAFormer's rare-class sampling, by loops."""
+    totals: dict[int, int] = {}
+    for px in per_file:
+        for c, n in px.items():
+            totals[c] = totals.get(c, 0) + n
+    total = sum(totals.values())
+    z = {c: math.exp((1 - n / total) / T - 1 / T) for c, n in totals.items()}
+    classes = sorted(totals, key=lambda c: (totals[c], c))
+    p = [z[c] / sum(z.values()) for c in classes]
+    files = {c: [i for i, px in enumerate(per_file) if px.get(c, 0) > min_pixels] for c in classes}
+    return classes, p, files
+
+
+def test_datamodule_passes_rcs_options_seed_and_offset_and_keys_draws_by_position_and_slot(rcs_trees):
+    """data.rcs's temperature, min_pixels and min_crop_ratio and the run seed reach the
+    sampler; every uniform draw in the RCS set (here the second set: offset 4) becomes
+    (offset + file, aug seed, {class, floor(min_pixels·ratio)}) with (file, class) the
+    documented draw of (seed, stream position, slot in the global batch)."""
+    from flexseg.data.datamodule import SeededBatches, SegDataModule
+    from flexseg.data.datasets import build
+    from flexseg.data.samplers import UniformBatchSampler
+
+    gta, gen = build("gta", rcs_trees / "gta"), build("generated", rcs_trees / "gen")
+    T, min_pixels, ratio, seed = 0.3, 5, 1.5, 3
+    dm = SegDataModule({"generated": gen, "gta": gta}, {"t": gen}, batch_size=4, seed=seed, max_steps=100,
+                       rcs={"enabled": True, "set": "gta", "temperature": T, "min_pixels": min_pixels,
+                            "min_crop_ratio": ratio})
+    per_file = []
+    for i in range(len(gta)):
+        values, counts = np.unique(np.asarray(gta.load_label(i)), return_counts=True)
+        per_file.append({int(v): int(n) for v, n in zip(values, counts) if v != 255})
+    classes, p, files = _slow_rcs(per_file, T, min_pixels)
+    assert dm.rcs.sampler.classes == classes and dm.rcs.sampler.probs.tolist() == pytest.approx(p, rel=1e-12)
+    probs = torch.tensor(p, dtype=torch.float64)
+    plain = SeededBatches(UniformBatchSampler(10, 4, seed=seed), seed)
+    stream = SeededBatches(dm.sampler, dm.seed, dm.rcs)
+    pairs = []
+    for _ in range(10):  # stream positions 0 … 9 (5 epochs of 2 batches), each batch consumed before the next
+        pairs.append((next(iter(stream)), next(iter(plain))))
+        dm.sampler.update([], [])
+        plain.sampler.update([], [])
+    replaced = 0
+    for position, (batch, ref) in enumerate(pairs):
+        for slot, (item, (i0, aug)) in enumerate(zip(batch, ref)):
+            if i0 < 4:  # a generated image: as drawn
+                assert item == (i0, aug)
+                continue
+            g = torch.Generator().manual_seed(((seed * 1_000_003 + position) * 8191 + slot + 0x5EED) % 2**63)
+            c = classes[int(torch.multinomial(probs, 1, generator=g))]
+            f = files[c][int(torch.randint(len(files[c]), (1,), generator=g))]
+            assert item == (4 + f, aug, {"sampled_class": c, "min_class_pixels": math.floor(min_pixels * ratio)})
+            replaced += 1
+    assert len(pairs) == 10 and replaced > 10
