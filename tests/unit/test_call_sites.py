@@ -183,3 +183,48 @@ def test_datamodule_passes_rcs_options_seed_and_offset_and_keys_draws_by_positio
             assert item == (4 + f, aug, {"sampled_class": c, "min_class_pixels": math.floor(min_pixels * ratio)})
             replaced += 1
     assert len(pairs) == 10 and replaced > 10
+
+
+class _FixedStream:
+    """A StreamBatchSampler yielding fixed global batches, with a given hard mask."""
+
+    def __init__(self, batches, masks, rank, world_size):
+        self.batches, self.masks, self.rank, self.world_size = batches, masks, rank, world_size
+        self.batch_size, self.yield_pos = len(batches[0]) // world_size, 0
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        b = self.batch_size
+        for batch in self.batches:
+            yield batch[self.rank * b:(self.rank + 1) * b]
+
+    def hard_mask(self, position):
+        return self.masks[position]
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_seeded_batches_reads_each_ranks_slots_of_the_global_hard_mask():
+    """Rank r's slot j is global slot r·B + j: its hard flag and its RCS draw are that slot's."""
+    from flexseg.data.datamodule import RCSRange, SeededBatches
+    from flexseg.data.rcs import RareClassSampler
+
+    sampler = RareClassSampler([{0: 10, 1: 3}, {1: 9, 2: 8}, {0: 4, 2: 7}], temperature=1.0, min_pixels=2)
+    batches, masks = [[0, 1, 2, 0], [2, 2, 1, 0]], [[True, False, False, True], [False, True, True, False]]
+    for rank in (0, 1):
+        stream = SeededBatches(_FixedStream(batches, masks, rank, 2), seed=5, rcs=RCSRange(sampler, 0, 3))
+        for position, batch in enumerate(stream):
+            for j, item in enumerate(batch):
+                slot = 2 * rank + j
+                index, aug = batches[position][slot], (5 * 1_000_003 + position) * 4099 + slot
+                if masks[position][slot]:
+                    assert item == (index, aug)
+                else:
+                    f, c = sampler.draw(position, slot)
+                    assert item == (f, aug, {"sampled_class": c, "min_class_pixels": 1})
