@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from flexseg.optim import build_optimizer, param_groups, poly_warmup_factor
+from flexseg.optim import ParamGroups, build_optimizer, param_groups, poly_warmup_factor
 
 
 def _poly(step, max_steps, warmup, power, ratio, floor):
@@ -53,9 +53,20 @@ def test_frozen_parameters_are_skipped_not_the_rest_and_biases_of_any_rank(rule)
 def test_build_optimizer_passes_groups_lr_betas_eps():
     a, b = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(3))
     opt = build_optimizer([{"params": [a], "weight_decay": 0.0}, {"params": [b], "lr": 0.5, "weight_decay": 0.2}],
-                          lr=1e-3, betas=[0.8, 0.95], eps=1e-6)
+                          lr=2e-3, betas=[0.8, 0.95], eps=1e-6)
     assert isinstance(opt, torch.optim.AdamW)
     g0, g1 = opt.param_groups
     assert g0["params"] == [a] and g1["params"] == [b]
-    assert (g0["lr"], g0["betas"], g0["eps"], g0["weight_decay"]) == (1e-3, (0.8, 0.95), 1e-6, 0.0)
+    assert (g0["lr"], g0["betas"], g0["eps"], g0["weight_decay"]) == (2e-3, (0.8, 0.95), 1e-6, 0.0)
     assert (g1["lr"], g1["betas"], g1["weight_decay"]) == (0.5, (0.8, 0.95), 0.2)
+
+
+def test_mmcv_rule_messages_and_repr():
+    enc, head = nn.Linear(2, 2), nn.Linear(2, 2)
+    named = [("x.head.weight", enc.weight)]
+    with pytest.raises(ValueError, match=r"encoder parameter 'x\.head\.weight' contains 'head': the mmcv rule would treat it as head"):
+        param_groups(named, [], 1e-3, 10.0, 0.01, "mmcv", ("norm",))
+    with pytest.raises(ValueError, match=r"parameter 'weight': key 'head' shadowed by a longer custom key"):
+        param_groups([], head.named_parameters(), 1e-3, 10.0, 0.01, "mmcv", ("head.weight",))
+    assert repr(ParamGroups(10.0, "mmcv", ("norm", "pos_block"))) == (
+        "ParamGroups(head_lr_mult=10.0, decay_rule='mmcv', no_decay_keys=['norm', 'pos_block'])")

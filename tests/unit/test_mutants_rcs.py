@@ -44,10 +44,19 @@ def _slow_probs(pixels: dict[int, int], T: float) -> dict[int, float]:
 
 
 def test_documented_defaults_are_the_reference_values():
-    """DAFormer's rcs_class_temp 0.01, rcs_min_pixels 3000, rcs_min_crop_ratio 0.5 (conf/data/gta_dginstyle.yaml)."""
+    """DAFormer's rcs_class_temp 0.01, rcs_min_pixels 3000, rcs_min_crop_ratio 0.5 (conf/data/gta_dginstyle.yaml):
+    in the signatures and in what a call without them does."""
     assert _defaults(rcs_class_probabilities) == {"temperature": 0.01}
     assert _defaults(RareClassSampler) == {"temperature": 0.01, "min_pixels": 3000, "min_crop_ratio": 0.5, "seed": 0}
     assert _defaults(rcs_subset) == {"temperature": 0.01, "min_pixels": 3000, "seed": 0}
+    px = {0: 500, 1: 300, 2: 200}
+    assert rcs_class_probabilities(px)[1].tolist() == rcs_class_probabilities(px, 0.01)[1].tolist()
+    s = RareClassSampler(PER_FILE)
+    explicit = RareClassSampler(PER_FILE, temperature=0.01, min_pixels=3000, min_crop_ratio=0.5, seed=0)
+    assert s.state_dict()["seed"] == 0 and s.crop_min_pixels == 1500 and s.files == explicit.files
+    assert s.probs.tolist() == explicit.probs.tolist()
+    per_file = [{0: 10_000, 1 + i % 3: 2990 + 5 * i} for i in range(9)]  # class pixels around 3000
+    assert rcs_subset(per_file, 4) == rcs_subset(per_file, 4, temperature=0.01, min_pixels=3000, seed=0)
 
 
 def _expected_draw(probs: torch.Tensor, classes, files, seed: int, position: int, slot: int):
@@ -58,7 +67,14 @@ def _expected_draw(probs: torch.Tensor, classes, files, seed: int, position: int
     return files[c][int(torch.randint(len(files[c]), (1,), generator=g))], c
 
 
-@pytest.mark.parametrize("seed", [0, 7, 2**62 + 12345])
+def _wrapping_seed() -> int:
+    """A seed whose generator seed for (position 0, slot 0) lies in [2⁶³, 2⁶⁴) before the mod 2⁶³."""
+    s = (2**63 - 0x5EED) // (1_000_003 * 8191) + 1
+    assert 2**63 <= (s * 1_000_003) * 8191 + 0x5EED < 2**64
+    return s
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**62 + 12345, _wrapping_seed()])
 def test_draws_follow_the_documented_seed_formula(seed):
     s = RareClassSampler(PER_FILE, temperature=1.0, min_pixels=100, seed=seed)
     for position, slot in [(0, 0), (0, 1), (3, 0), (12345, 5), (2**40, 3)]:
@@ -146,3 +162,28 @@ def test_checkpoint_probabilities_must_match_to_1e_12():
     for probs in (state["probs"] * (1 + 1e-7), state["probs"] + 1e-10, state["probs"] + 0.5):
         with pytest.raises(ValueError, match="probabilities"):
             s.load_state_dict({**state, "probs": probs})
+
+
+def test_error_messages():
+    with pytest.raises(ValueError, match=r"^label holds value 19, not a train id < 19 or 255$"):
+        label_class_pixels(np.array([[19, 255]], dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"^RCS: the class statistics hold no labelled pixel$"):
+        rcs_class_probabilities({3: 0})
+    with pytest.raises(ValueError, match=r"^RCS: no files$"):
+        RareClassSampler([])
+    with pytest.raises(ValueError, match=r"lower data\.rcs\.min_pixels or check the class statistics \(prepare gta --stats\)$"):
+        RareClassSampler([{0: 10, 1: 5}], min_pixels=8)
+    s = RareClassSampler(PER_FILE, temperature=0.5, seed=3)
+    with pytest.raises(ValueError, match=r"^checkpoint rare-class sampling has seed=4, this run has 3 \(data\.rcs or the class "
+                                         r"statistics differ from the checkpoint's run\)$"):
+        s.load_state_dict({**s.state_dict(), "seed": 4})
+    with pytest.raises(ValueError, match=r"^checkpoint rare-class probabilities differ from this run's \(class statistics changed\)$"):
+        s.load_state_dict({**s.state_dict(), "probs": s.probs + 0.1})
+
+
+def test_subset_gives_up_on_files_reachable_only_through_unlikely_classes():
+    """File 0 holds only the most common class (p ≈ e^-97 at T = 0.01): never drawn."""
+    per_file = [{0: 100_000}] + [{0: 100_000, 1: 4000}] * 3
+    with pytest.raises(RuntimeError, match=r"^RCS subset: only 3 of 4 distinct files after many draws \(the remaining files are "
+                                           r"reachable only through very unlikely classes\)$"):
+        rcs_subset(per_file, 4)

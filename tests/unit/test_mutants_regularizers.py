@@ -83,3 +83,32 @@ def test_feature_distance_pads_missing_label_rows_with_ignore_even_for_class_0()
     labels = torch.zeros(1, 100, 1000, dtype=torch.long)
     loss, n = feature_distance_loss(torch.ones(1, 2, 4, 32), torch.zeros(1, 2, 4, 32), labels, torch.tensor([0]), 0.75, 19)
     assert n.item() == 3 * 32 and loss.item() == pytest.approx(2 ** 0.5)
+
+
+def test_error_and_warning_messages():
+    pts = torch.zeros(2, 3)
+    with pytest.warns(UserWarning, match=r"^SHADE: 5 base styles from only 2 style samples: 3 of them repeat \(use more images, "
+                                         r"or model\.shade\.num_styles <= 2\)$"):
+        farthest_point_sampling(pts, 5, 0)
+    with pytest.raises(ValueError, match=r"^farthest-point sampling needs k > 0 and points, got k=0, 2 points$"):
+        farthest_point_sampling(pts, 0, 0)
+    with pytest.raises(ValueError, match=r"^start index 2 out of range for 2 points$"):
+        farthest_point_sampling(pts, 1, 2)
+    with pytest.raises(ValueError, match=r"^style consistency needs \[originals; hallucinated\] logits, got batch 3$"):
+        style_consistency_loss(torch.zeros(3, 2, 1, 1), 1.0)
+    sh = StyleHallucination(3, 2, 0.5)
+    with pytest.raises(RuntimeError, match=r"^SHADE: base styles were never computed \(SegModule refreshes them before the first "
+                                           r"training step; call SegModule\.refresh_styles\(\) when training outside Lightning\)$"):
+        sh(torch.zeros(1, 3, 2, 2))
+    with pytest.raises(ValueError, match=r"^SHADE: expected 3 channels, got 4$"):
+        sh(torch.zeros(1, 4, 5, 5))
+    with pytest.raises(ValueError, match=r"^SHADE: concentration and num_styles must be positive, got 0\.0, 2$"):
+        StyleHallucination(3, 2, 0.0)
+
+
+def test_frozen_encoder_warning_text():
+    from flexseg.models.feature_distance import FrozenEncoder
+
+    with pytest.warns(UserWarning, match=r"^feature distance without pretrained encoder weights \(model\.pretrained=null\): the "
+                                         r"frozen 'ImageNet' copy is the randomly initialized encoder$"):
+        FrozenEncoder(torch.nn.Linear(1, 1), None)
