@@ -228,3 +228,28 @@ def test_seeded_batches_reads_each_ranks_slots_of_the_global_hard_mask():
                 else:
                     f, c = sampler.draw(position, slot)
                     assert item == (f, aug, {"sampled_class": c, "min_class_pixels": 1})
+
+
+# ------------------------------------------------------------------ network constructors
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_networks_pass_dropout_classwise_attention_and_hr_overlap_to_their_parts(dropout):
+    """dropout reaches every DAFormer head (HRDA: both heads); attention_classwise the
+    attention's channels; hr_slide_overlap the number of HR crops per window (stride
+    crop/2: 3×3 crops of 32 px over a 64-px window, else 2×2)."""
+    daformer = DAFormer("mit_b0", num_classes=5, embed_dim=8, dilations=(1,), dropout=dropout)
+    head = daformer.decode_head
+    assert (isinstance(head.dropout, torch.nn.Identity) if dropout == 0 else head.dropout.p == dropout)
+    for classwise, overlap in ((True, True), (False, False)):
+        net = HRDA("mit_b0", num_classes=5, hr_crop_size=32, slide_window=None, embed_dim=8, attention_embed_dim=8,
+                   dilations=(1,), dropout=dropout, attention_classwise=classwise, hr_slide_overlap=overlap).eval()
+        for head in (net.decode_head.head, net.decode_head.scale_attention):
+            assert (isinstance(head.dropout, torch.nn.Identity) if dropout == 0 else head.dropout.p == dropout)
+        x = torch.randn(1, 3, 64, 64)
+        _, att = net.lr_pass(x)
+        assert att.shape[1] == (5 if classwise else 1)
+        seen: list[int] = []
+        hook = net.backbone.register_forward_hook(lambda m, inp, out, seen=seen: seen.append(inp[0].shape[0]))
+        with torch.no_grad():
+            net.hr_slide_logits(x)
+        hook.remove()
+        assert seen == [9 if overlap else 4]
