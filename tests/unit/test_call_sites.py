@@ -253,3 +253,78 @@ def test_networks_pass_dropout_classwise_attention_and_hr_overlap_to_their_parts
             net.hr_slide_logits(x)
         hook.remove()
         assert seen == [9 if overlap else 4]
+
+
+# ------------------------------------------------------------------ SegModule.compute_losses
+def _cell_labels() -> torch.Tensor:
+    """Two 64×64 label maps of 32-px cells (the last stage's grid) with known majorities."""
+    lab = torch.zeros(2, 64, 64, dtype=torch.long)
+
+    def fill(b, i, j, parts):  # parts: [(class, rows)], top to bottom
+        y = 0
+        for c, n in parts:
+            lab[b, i * 32 + y:i * 32 + y + n, j * 32:(j + 1) * 32] = c
+            y += n
+    fill(0, 0, 0, [(22, 20), (0, 12)])          # class 22 (a thing here, >= 19 classes) at 62.5 %
+    fill(0, 0, 1, [(13, 32)])                   # a pure car cell
+    fill(0, 1, 0, [(13, 14), (1, 10), (2, 8)])  # car the majority at 43.75 %
+    fill(0, 1, 1, [(5, 26), (13, 6)])           # a stuff majority
+    fill(1, 0, 0, [(13, 22), (255, 10)])        # car at 68.75 %
+    fill(1, 0, 1, [(255, 18), (22, 14)])        # ignore the majority
+    fill(1, 1, 0, [(22, 17), (13, 15)])         # class 22 at 53.1 %
+    fill(1, 1, 1, [(13, 16), (3, 16)])          # a tie: the lower class id (3) wins
+    return lab
+
+
+def _thing_cells(labels, classes, min_ratio, ignore=255):
+    n = 0
+    for b in range(labels.shape[0]):
+        for i in range(2):
+            for j in range(2):
+                vals = labels[b, i * 32:(i + 1) * 32, j * 32:(j + 1) * 32].flatten().tolist()
+                counts = {v: vals.count(v) for v in set(vals)}
+                best = min(counts, key=lambda v: (-counts[v], v == ignore, v))
+                n += best != ignore and best in classes and counts[best] / len(vals) >= min_ratio
+    return n
+
+
+@pytest.mark.parametrize("min_ratio", [0.5, 0.6, 0.75])
+def test_module_passes_fd_min_ratio_classes_and_num_classes_and_averages_shade_halves(min_ratio):
+    """SegModule.compute_losses: the feature distance counts the thing cells of the
+    configured min_ratio and classes with the model's 25 classes (fd_num_pixels, by loops;
+    with SHADE the labels hold for both halves), and HAS's per-image loss is the mean of an
+    image's two copies (the valid-pixel cross-entropy of each, by hand)."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from flexseg.flex.criterion import FlexCriterion
+    from flexseg.module import SegModule
+    from tests.conf_values import criterion_kwargs, fd_values, module_kwargs
+
+    classes = (22, 13)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = DAFormer("mit_b0", num_classes=25, embed_dim=8, dilations=(1,), dropout=0.0, seed=1,
+                       shade=shade_values(), feature_distance=fd_values(min_ratio=min_ratio, classes=list(classes)))
+    crit = FlexCriterion(25, feature_dim=8, **criterion_kwargs(ube=None, gap=None))
+    module = SegModule(net, crit, **(module_kwargs() | {"num_classes": 25})).train()
+    sh = net.backbone.style_hallucination
+    sh.set_styles(torch.randn(32, 32), torch.rand(32, 32) + 0.5)
+    labels = _cell_labels()
+    batch = {"image": torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)),
+             "label": labels, "index": torch.arange(2)}
+    rng = copy.deepcopy(sh.rng.bit_generator.state)
+    torch.manual_seed(3)
+    losses = module.compute_losses(batch)
+    assert losses["fd_num_pixels"].item() == 2 * _thing_cells(labels, classes, min_ratio)  # both halves
+    sh.rng.bit_generator.state = rng
+    torch.manual_seed(3)
+    logits = net(module.normalize(batch["image"]))["logits"]
+    up = F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=False)
+    ce = F.cross_entropy(up, torch.cat([labels, labels]), ignore_index=255, reduction="none")
+    valid = (torch.cat([labels, labels]) != 255).float()
+    per = (ce * valid).sum(dim=(1, 2)) / valid.sum(dim=(1, 2))
+    assert torch.allclose(losses["per_image"], (per[:2] + per[2:]) / 2, rtol=1e-5)
+    assert not torch.allclose(per[:2], per[2:], rtol=1e-3)  # the two copies differ: the mean is seen
