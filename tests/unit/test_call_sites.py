@@ -328,3 +328,20 @@ def test_module_passes_fd_min_ratio_classes_and_num_classes_and_averages_shade_h
     per = (ce * valid).sum(dim=(1, 2)) / valid.sum(dim=(1, 2))
     assert torch.allclose(losses["per_image"], (per[:2] + per[2:]) / 2, rtol=1e-5)
     assert not torch.allclose(per[:2], per[2:], rtol=1e-3)  # the two copies differ: the mean is seen
+
+
+def test_train_dataloader_seeds_the_stream_with_the_run_seed_and_leaves_the_global_rng(rcs_trees):
+    """The loader's batches carry the augmentation seeds of the run seed, and creating and
+    iterating the loader draws nothing from the global torch generator."""
+    from flexseg.data.datamodule import SegDataModule
+    from flexseg.data.datasets import build
+
+    gen = build("generated", rcs_trees / "gen")
+    dm = SegDataModule({"generated": gen}, {"t": gen}, batch_size=2, seed=5, max_steps=10)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    loader = dm.train_dataloader()
+    first = next(iter(loader.batch_sampler))
+    next(iter(loader))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert [aug for _, aug in first] == [(5 * 1_000_003 + 0) * 4099 + slot for slot in range(2)]
