@@ -345,3 +345,23 @@ def test_train_dataloader_seeds_the_stream_with_the_run_seed_and_leaves_the_glob
     next(iter(loader))
     assert torch.equal(torch.get_rng_state(), before)
     assert [aug for _, aug in first] == [(5 * 1_000_003 + 0) * 4099 + slot for slot in range(2)]
+
+
+def test_head_dilations_reach_every_aspp_branch():
+    """DAFormer(dilations=…) → one fusion branch per dilation, each 3×3 depthwise conv with that
+    dilation and padding (a 1×1 branch for 1): a pixel of a branch sees the input d pixels away."""
+    from flexseg.models.layers.conv import ConvBNReLU, SeparableConvBNReLU
+
+    net = DAFormer("mit_b0", num_classes=3, embed_dim=4, dilations=(1, 3, 5))
+    branches = net.decode_head.fuse_layer.aspp_modules
+    assert len(branches) == 3 and isinstance(branches[0], ConvBNReLU) and branches[0].conv.kernel_size == (1, 1)
+    for branch, d in zip(branches[1:], (3, 5)):
+        assert isinstance(branch, SeparableConvBNReLU)
+        conv = branch.depthwise_conv.conv
+        x = torch.zeros(1, conv.in_channels, 13, 13)
+        x[0, :, 6, 6] = 1.0  # an impulse
+        with torch.no_grad():
+            seen = conv(x)[0].abs().sum(0) > 0
+        assert seen.shape == (13, 13)
+        assert sorted({(i - 6, j - 6) for i, j in seen.nonzero().tolist()}) == sorted(
+            {(a, b) for a in (-d, 0, d) for b in (-d, 0, d)})
