@@ -55,8 +55,9 @@ def test_documented_defaults_are_the_reference_values():
     explicit = RareClassSampler(PER_FILE, temperature=0.01, min_pixels=3000, min_crop_ratio=0.5, seed=0)
     assert s.state_dict()["seed"] == 0 and s.crop_min_pixels == 1500 and s.files == explicit.files
     assert s.probs.tolist() == explicit.probs.tolist()
-    per_file = [{0: 10_000, 1 + i % 3: 2990 + 5 * i} for i in range(9)]  # class pixels around 3000
+    per_file = [{1 + i % 3: 2997 + i} for i in range(9)]  # class pixels 2997 … 3005: 3001 is eligible
     assert rcs_subset(per_file, 4) == rcs_subset(per_file, 4, temperature=0.01, min_pixels=3000, seed=0)
+    assert {f for f, _ in rcs_subset(per_file, 5)} == {4, 5, 6, 7, 8}  # with the file of 3001 pixels
 
 
 def _expected_draw(probs: torch.Tensor, classes, files, seed: int, position: int, slot: int):
