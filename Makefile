@@ -27,9 +27,11 @@ test: lint
 test-fast: lint
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-# mutation testing of flexseg/flex/ and flexseg/metrics.py ([tool.mutmut] in pyproject.toml,
-# docs/testing.md): ≈ 40 min on one core; MUTANTS="flexseg.flex.ube.*" restricts the run,
-# results are kept in mutants/ (a second run retests only what changed)
+# mutation testing of flexseg/flex/, flexseg/metrics.py, flexseg/data/rcs.py,
+# flexseg/models/{shade,feature_distance}.py and flexseg/optim.py ([tool.mutmut] in
+# pyproject.toml, docs/testing.md): ≈ 40 min on one core for flex/ + metrics.py, 6-20 min
+# for the other four; MUTANTS="flexseg.flex.ube.*" restricts the run (and retests every
+# mutant it names); results are kept in mutants/ (a run without MUTANTS retests only what changed)
 MUTATION_JOBS ?= 1
 MUTANTS ?=
 mutation: install

@@ -262,3 +262,104 @@ def test_offline_resize_equals_pil_halving_and_jpeg():
     # before an EvalResize: the image fit after halving, the label kept halved
     both = EvalResize(fit=(32, 16), before=OfflineResize(0.5))(s)
     assert tuple(both["image"].shape[1:]) == eval_size(20, 33, (32, 16)) and tuple(both["label"].shape) == (20, 33)
+
+
+# ------------------------------------------------------------- call sites (issue 29)
+# What each transform must hand to the helpers it calls (choose_crop, pad_to, resize_image,
+# the flip and photometric draws): a dropped, defaulted or swapped argument fails one of these.
+
+
+def _count_crop_draws(monkeypatch):
+    import flexseg.data.transforms as T
+
+    calls = []
+    original = T.random_crop_box
+    monkeypatch.setattr(T, "random_crop_box", lambda *a: calls.append(1) or original(*a))
+    return calls
+
+
+def test_train_transform_passes_crop_tries_and_class_tries(monkeypatch):
+    """A label no crop can balance and that lacks the sampled class: every draw retries
+    crop_tries times, and the class rule redraws class_tries times: (1 + class_tries)·(1 + crop_tries) boxes."""
+    calls = _count_crop_draws(monkeypatch)
+    s = {"image": torch.zeros(3, 32, 32, dtype=torch.uint8), "label": torch.zeros(32, 32, dtype=torch.long),
+         "sampled_class": 4}
+    t = TrainTransform(resize=None, crop_size=(8, 8), cat_max_ratio=0.75, crop_tries=3, flip_p=0, photometric=False,
+                       min_class_pixels=5, class_tries=2)
+    t(s, generator=gen(0))
+    assert len(calls) == (1 + 2) * (1 + 3)
+
+
+def test_train_transform_passes_its_ignore_index_to_the_crop_rule_and_the_padding(monkeypatch):
+    """ignore_index 250: the 250 pixels do not count as a class (a crop of 1s and 250s is not
+    balanced: crop_tries re-draws), and the padding of a small image is 250."""
+    calls = _count_crop_draws(monkeypatch)
+    label = torch.ones(16, 16, dtype=torch.long)
+    label[:, ::2] = 250
+    s = {"image": torch.zeros(3, 16, 16, dtype=torch.uint8), "label": label}
+    t = TrainTransform(resize=None, crop_size=(8, 8), cat_max_ratio=0.75, crop_tries=4, flip_p=0, photometric=False,
+                       ignore_index=250)
+    t(s, generator=gen(0))
+    assert len(calls) == 1 + 4
+    calls.clear()
+    TrainTransform(resize=None, crop_size=(8, 8), cat_max_ratio=0.75, crop_tries=4, flip_p=0, photometric=False)(
+        s, generator=gen(0))
+    assert len(calls) == 1  # with ignore 255 the same crop holds two classes 50/50: balanced at once
+    small = {"image": torch.zeros(3, 6, 8, dtype=torch.uint8), "label": torch.zeros(6, 8, dtype=torch.long)}
+    out = t(small, generator=gen(0))
+    assert (out["label"][6:] == 250).all() and (out["label"][:6] == 0).all()
+
+
+@pytest.mark.parametrize("make", [lambda a: TrainTransform(resize=(24, 16), keep_ratio=False, crop_size=None, flip_p=0,
+                                                           photometric=False, antialias=a),
+                                  lambda a: GeneratedTransform(resize=(24, 16), keep_ratio=False, flip_p=0, photometric=False,
+                                                               antialias=a)])
+def test_transforms_pass_antialias_to_the_resize(make):
+    import torch.nn.functional as F
+
+    s = sample(h=64, w=96)
+    expected = {a: F.interpolate(s["image"][None].float(), size=(16, 24), mode="bilinear", align_corners=False,
+                                 antialias=a)[0] for a in (False, True)}
+    for a in (False, True):
+        got = make(a)(s, generator=gen(0))["image"].float()
+        other = expected[not a]
+        assert (got - expected[a]).abs().max() <= 1.0 < (got - other).abs().max()  # uint8 rounding
+
+
+def test_scale_ratio_scales_both_sides():
+    s = sample(h=72, w=128)
+    t = TrainTransform(resize=(64, 32), scale=(0.5, 2.0), keep_ratio=False, crop_size=None, flip_p=0, photometric=False)
+    for i in range(4):
+        r = 0.5 + 1.5 * float(torch.rand((), generator=gen(i)))  # the first draw of the call-time generator
+        assert tuple(t(s, generator=gen(i))["image"].shape[1:]) == (int(32 * r), int(64 * r))
+
+
+@pytest.mark.parametrize("make", [lambda g: TrainTransform(resize=None, crop_size=(16, 16), generator=g),
+                                  lambda g: GeneratedTransform(generator=g)])
+def test_call_time_generator_drives_every_draw_and_the_own_one_is_used_without_it(make):
+    """Crop, flip and photometric draws all come from the call-time generator (a transform with
+    its own generator gives what one without gives); without it, from the transform's own."""
+    s = sample()
+    own, plain = make(gen(99)), make(None)
+    for i in range(6):
+        a, b = own(s, generator=gen(i)), plain(s, generator=gen(i))
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["label"], b["label"])
+    torch.manual_seed(0)
+    a = make(gen(7))(s)
+    torch.manual_seed(1)  # the global RNG plays no part
+    b = make(gen(7))(s)
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["label"], b["label"])
+
+
+def test_training_set_seeds_the_transform_with_the_aug_seed():
+    """TransformedDataset[(i, aug_seed)] = transform(sample, generator seeded aug_seed mod 2⁶³)."""
+    from flexseg.data.datamodule import TransformedDataset
+
+    samples = [sample(seed=k) for k in range(3)]
+    t = TrainTransform(resize=None, crop_size=(16, 16))
+    ds = TransformedDataset(samples, t, offset=10)
+    for aug in (5, 2**63 + 5, 123456789):
+        torch.manual_seed(aug % 1000)  # the global RNG plays no part
+        got = ds.__getitem__(1, aug)
+        ref = t(dict(samples[1]), generator=gen(aug % 2**63))
+        assert torch.equal(got["image"], ref["image"]) and torch.equal(got["label"], ref["label"]) and got["index"] == 11

@@ -144,3 +144,87 @@ def test_options_are_the_conf_files_every_key_required():
         shade_options({k: v for k, v in values.items() if k != "interval"})
     with pytest.raises(ConfigError, match=r"unknown model\.shade\.styles"):
         shade_options(values | {"styles": 3})
+
+
+# ---------------------------------------------------------------------------------------------
+# StyleHallucination.forward from an independent statement of what it must do (issue 29: a
+# swap of proto_mean / proto_std at the call site passed every test above). The statement:
+# the module's Dirichlet draws are NumPy's default_rng(seed).dirichlet(concentration·1_K,
+# size=B), one call per forward; the output is [x; x_new] with x unchanged, and each
+# image b, channel c of x_new has mean Σ_k w_bk·proto_mean[k,c] and standard deviation
+# Σ_k w_bk·proto_std[k,c] (up to the 1e-7 added to the std of x).
+
+
+def _predicted_draws(seed, k, concentration, batches):
+    """The weights [B,K] of each forward of StyleHallucination(seed=seed), in order."""
+    rng = np.random.default_rng(seed)
+    return [rng.dirichlet([concentration] * k, size=b).tolist() for b in batches]
+
+
+def _channel_stats(t):
+    """(mean, unbiased std) of each [b, c] plane, by loops in float64."""
+    out = []
+    for b in range(t.shape[0]):
+        row = []
+        for c in range(t.shape[1]):
+            vals = t[b, c].double().flatten().tolist()
+            m = sum(vals) / len(vals)
+            row.append((m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))))
+        out.append(row)
+    return out
+
+
+def _expected_stats(w, pm, ps):
+    return [[(sum(w[b][k] * pm[k][c] for k in range(len(pm))), sum(w[b][k] * ps[k][c] for k in range(len(ps))))
+             for c in range(len(pm[0]))] for b in range(len(w))]
+
+
+def _assert_stats(got, expected, rel=1e-4, abs_=1e-4):
+    for row_g, row_e in zip(got, expected, strict=True):
+        for (m, s), (em, es) in zip(row_g, row_e, strict=True):
+            assert m == pytest.approx(em, rel=rel, abs=abs_) and s == pytest.approx(es, rel=rel, abs=abs_)
+
+
+def _styles(k, c, seed=0):
+    """Base styles whose means (around 3) and stds (0.2 … 0.7) cannot be mistaken for each other."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(k, c, generator=g) + 3.0, torch.rand(k, c, generator=g) * 0.5 + 0.2
+
+
+@pytest.mark.parametrize("concentration", [0.7, 0.0156])
+def test_forward_hallucinated_half_has_the_predicted_mixture_of_base_styles(concentration):
+    k, c, seed = 5, 4, 11
+    sh = StyleHallucination(c, k, concentration, seed=seed)
+    pm, ps = _styles(k, c)
+    sh.set_styles(pm, ps)
+    g = torch.Generator().manual_seed(1)
+    x1 = torch.randn(3, c, 6, 7, generator=g) * 2 - 1
+    x2 = torch.randn(2, c, 5, 5, generator=g) * 0.5 + 4
+    draws = _predicted_draws(seed, k, concentration, [3, 2])
+    for x, w in ((x1, draws[0]), (x2, draws[1])):  # the second forward takes the generator's next draw
+        out = sh(x)
+        b = x.shape[0]
+        assert out.shape == (2 * b, *x.shape[1:])
+        assert torch.equal(out[:b], x)  # the originals first, unchanged
+        _assert_stats(_channel_stats(out[b:]), _expected_stats(w, pm.tolist(), ps.tolist()))
+    # the hallucinated half keeps each plane's pattern: x_new = a·x + b per (image, channel), a > 0
+    again = StyleHallucination(c, k, concentration, seed=seed)
+    again.set_styles(pm, ps)
+    new = again(x1)[3:]
+    for b in range(3):
+        for ch in range(c):
+            corr = torch.corrcoef(torch.stack([x1[b, ch].flatten(), new[b, ch].flatten()]))[0, 1]
+            assert corr.item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_forward_draws_follow_the_seed_and_the_configured_concentration():
+    """Two seeds or two concentrations give other weights, each the predicted one."""
+    k, c = 4, 3
+    pm, ps = _styles(k, c, seed=2)
+    x = torch.randn(2, c, 4, 4, generator=torch.Generator().manual_seed(4))
+    for seed, conc in ((0, 1.0), (5, 1.0), (5, 3.0)):
+        sh = StyleHallucination(c, k, conc, seed=seed)
+        sh.set_styles(pm, ps)
+        [w] = _predicted_draws(seed, k, conc, [2])
+        _assert_stats(_channel_stats(sh(x)[2:]), _expected_stats(w, pm.tolist(), ps.tolist()))
+        assert np.allclose(sh.sample_weights(2).numpy(), _predicted_draws(seed, k, conc, [2, 2])[1], atol=1e-6)
