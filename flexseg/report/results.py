@@ -16,15 +16,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
-from flexseg.protocol import (
-    REAL_AVERAGES,
-    REAL_DOMAINS,
-    SYNTH_ADVERSE,
-    SYNTH_ADVERSE_PHYS,
-    SYNTH_AVERAGES,
-    averages,
-    canonical_domain,
-)
+from flexseg.protocol import REAL_AVERAGES, REAL_DOMAINS, SYNTH_ADVERSE, SYNTH_ADVERSE_PHYS, SYNTH_AVERAGES, averages, canonical_domain
 from flexseg.utils.tables import markdown_table, write_csv
 
 __all__ = ["REAL_AVERAGES", "REAL_DOMAINS", "SYNTH_ADVERSE", "SYNTH_ADVERSE_PHYS", "SYNTH_AVERAGES", "averages",

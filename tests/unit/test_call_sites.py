@@ -117,16 +117,7 @@ def test_refresh_styles_sets_each_base_style_to_one_images_stage1_mean_and_std(a
 
 
 # ------------------------------------------------------------------ rare-class sampling in the datamodule
-@pytest.fixture(scope="module")
-def rcs_trees(tmp_path_factory):
-    from flexseg.data.prepare import class_stats
-    from tests.data.fixtures import write_tree
-
-    root = tmp_path_factory.mktemp("rcs_call_sites")
-    write_tree("gta", root / "gta", n=6, size=(32, 18))
-    write_tree("generated", root / "gen", n=4, size=(32, 18))
-    class_stats("gta", root / "gta", "all")
-    return root
+# the GTA + generated trees with class statistics: fixture ``trees`` of tests/unit/conftest.py
 
 
 def _slow_rcs(per_file, T, min_pixels):
@@ -143,7 +134,7 @@ def _slow_rcs(per_file, T, min_pixels):
     return classes, p, files
 
 
-def test_datamodule_passes_rcs_options_seed_and_offset_and_keys_draws_by_position_and_slot(rcs_trees):
+def test_datamodule_passes_rcs_options_seed_and_offset_and_keys_draws_by_position_and_slot(trees):
     """data.rcs's temperature, min_pixels and min_crop_ratio and the run seed reach the
     sampler; every uniform draw in the RCS set (here the second set: offset 4) becomes
     (offset + file, aug seed, {class, floor(min_pixels·ratio)}) with (file, class) the
@@ -152,7 +143,7 @@ def test_datamodule_passes_rcs_options_seed_and_offset_and_keys_draws_by_positio
     from flexseg.data.datasets import build
     from flexseg.data.samplers import UniformBatchSampler
 
-    gta, gen = build("gta", rcs_trees / "gta"), build("generated", rcs_trees / "gen")
+    gta, gen = build("gta", trees / "gta"), build("generated", trees / "gen")
     T, min_pixels, ratio, seed = 0.3, 5, 1.5, 3
     dm = SegDataModule({"generated": gen, "gta": gta}, {"t": gen}, batch_size=4, seed=seed, max_steps=100,
                        rcs={"enabled": True, "set": "gta", "temperature": T, "min_pixels": min_pixels,
@@ -330,13 +321,13 @@ def test_module_passes_fd_min_ratio_classes_and_num_classes_and_averages_shade_h
     assert not torch.allclose(per[:2], per[2:], rtol=1e-3)  # the two copies differ: the mean is seen
 
 
-def test_train_dataloader_seeds_the_stream_with_the_run_seed_and_leaves_the_global_rng(rcs_trees):
+def test_train_dataloader_seeds_the_stream_with_the_run_seed_and_leaves_the_global_rng(trees):
     """The loader's batches carry the augmentation seeds of the run seed, and creating and
     iterating the loader draws nothing from the global torch generator."""
     from flexseg.data.datamodule import SegDataModule
     from flexseg.data.datasets import build
 
-    gen = build("generated", rcs_trees / "gen")
+    gen = build("generated", trees / "gen")
     dm = SegDataModule({"generated": gen}, {"t": gen}, batch_size=2, seed=5, max_steps=10)
     torch.manual_seed(0)
     before = torch.get_rng_state()

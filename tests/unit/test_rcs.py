@@ -149,16 +149,7 @@ def test_crop_is_redrawn_until_it_holds_the_sampled_class():
 
 
 # ------------------------------------------------------------------ datamodule wiring
-@pytest.fixture(scope="module")
-def trees(tmp_path_factory):
-    from flexseg.data.prepare import class_stats
-    from tests.data.fixtures import write_tree
-
-    root = tmp_path_factory.mktemp("rcs")
-    write_tree("gta", root / "gta", n=6, size=(32, 18))
-    write_tree("generated", root / "gen", n=4, size=(32, 18))
-    class_stats("gta", root / "gta", "all")
-    return root
+# fixture ``trees`` (GTA + generated trees with class statistics): tests/unit/conftest.py
 
 
 def make_dm(root, has: bool, seed: int = 0, enabled: bool = True, schedule: str = "linear"):
