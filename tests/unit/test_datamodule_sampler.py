@@ -11,7 +11,7 @@ import torch
 from flexseg.data.datamodule import SeededBatches, SegDataModule
 from flexseg.data.samplers import LossFeedbackSampler, UniformBatchSampler
 from flexseg.flex.has import HardnessAwareSampler
-from tests.unit.test_rcs import make_dm, trees  # noqa: F401  (the RCS file trees fixture)
+from tests.unit.test_rcs import make_dm  # the RCS file trees fixture `trees` comes from tests/unit/conftest.py
 
 ITEM = {"image": torch.zeros(3, 4, 4, dtype=torch.uint8), "label": torch.zeros(4, 4, dtype=torch.long)}
 HAS = {"enabled": True, "schedule": "linear", "draw": "iteration", "k": 0.2, "midpoint": 30.0,
