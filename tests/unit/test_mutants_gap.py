@@ -10,6 +10,7 @@ here by hand or by loops, never by the code under test.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -273,3 +274,82 @@ def test_one_sampled_pixel_is_not_averaged_with_padding():
     per_pair = {c: lse - dots[c] for c in (0, 1)}  # pairs (c, g=0) of the two classes, index c·1 + 0
     got = float(out["loss_gap"].detach())
     assert any(got == pytest.approx(v, rel=1e-5) for v in per_pair.values()), (got, per_pair)
+
+
+# ---- second pass (issue 29): every message word for word ----
+
+def _exact(message: str) -> str:
+    return "^" + re.escape(message) + "$"
+
+
+_F = torch.ones(2, 4)
+_I = torch.tensor([0, 1])
+
+
+@pytest.mark.parametrize(("features", "classes", "granularities", "message"), [
+    ([[0.0]], _I, _I, "features must be a float tensor [N,D], got <class 'list'>"),
+    (None, _I, _I, "features must be a float tensor [N,D], got <class 'NoneType'>"),
+    (torch.ones(4), _I, _I, "features must be a float tensor [N,D], got torch.Size([4])"),
+    (torch.ones(2, 4, dtype=torch.long), _I, _I, "features must be a float tensor [N,D], got torch.Size([2, 4])"),
+    (_F, [0, 1], _I, "classes must be a tensor [N] with N = 2, got <class 'list'>"),
+    (_F, torch.tensor([0, 1, 1]), _I, "classes must be a tensor [N] with N = 2, got torch.Size([3])"),
+    (_F, torch.tensor([[0, 1]]), _I, "classes must be a tensor [N] with N = 2, got torch.Size([1, 2])"),
+    (_F, _I, None, "granularities must be a tensor [N] with N = 2, got <class 'NoneType'>"),
+    (_F, _I, torch.tensor([0, 1, 2]), "granularities must be a tensor [N] with N = 2, got torch.Size([3])"),
+    (_F, torch.tensor([0.0, 1.0]), _I, "classes must be an integer tensor, got dtype torch.float32"),
+    (_F, torch.tensor([True, False]), _I, "classes must be an integer tensor, got dtype torch.bool"),
+    (_F, _I, torch.tensor([0.0, 1.0]), "granularities must be an integer tensor, got dtype torch.float32"),
+    (_F, _I, torch.tensor([True, False]), "granularities must be an integer tensor, got dtype torch.bool"),
+    (_F, torch.tensor([0, 2]), _I, "classes must lie in [0, 2), got range [0, 2]"),
+    (_F, torch.tensor([-1, 1]), _I, "classes must lie in [0, 2), got range [-1, 1]"),
+    (_F, _I, torch.tensor([0, 3]), "granularities must lie in [0, 3), got range [0, 3]"),
+    (_F, _I, torch.tensor([-2, 1]), "granularities must lie in [0, 3), got range [-2, 1]"),
+])
+def test_pixel_messages_word_for_word(features, classes, granularities, message):
+    protos = F.normalize(torch.ones(2, 3, 4), dim=-1)
+    with pytest.raises(ValueError, match=_exact(message)):
+        gap_loss(features, classes, granularities, protos, torch.ones(2, 3), tau=0.1)
+    with pytest.raises(ValueError, match=_exact(message)):
+        PrototypeBank(2, 3, 4).update(features, classes, granularities)
+
+
+def test_gap_loss_and_bank_messages_word_for_word():
+    f, c = torch.ones(2, 4), torch.tensor([0, 1])
+    protos, w = F.normalize(torch.ones(2, 3, 4), dim=-1), torch.ones(2, 3)
+    with pytest.raises(ValueError, match=_exact("prototypes must be [C,G,D] with D = 4, got (2, 3, 5)")):
+        gap_loss(f, c, c, torch.ones(2, 3, 5), w, tau=0.1)
+    with pytest.raises(ValueError, match=_exact("prototypes must be [C,G,D] with D = 4, got (6, 4)")):
+        gap_loss(f, c, c, torch.ones(6, 4), w, tau=0.1)
+    with pytest.raises(ValueError, match=_exact("weights must be [C,G] = (2, 3), got (3, 2)")):
+        gap_loss(f, c, c, protos, torch.ones(3, 2), tau=0.1)
+    with pytest.raises(ValueError, match=_exact("tau must be > 0, got 0.0")):
+        gap_loss(f, c, c, protos, w, tau=0.0)
+    with pytest.raises(ValueError, match=_exact("features must have D = 4 channels, got 5")):
+        PrototypeBank(2, 3, 4).update(torch.ones(2, 5), c, c)
+    with pytest.raises(ValueError, match=_exact("momentum must be in [0, 1], got -0.1")):
+        PrototypeBank(2, 3, 4, momentum=-0.1)
+    with pytest.raises(ValueError, match=_exact("momentum must be in [0, 1], got 1.5")):
+        PrototypeBank(2, 3, 4, momentum=1.5)
+    with pytest.raises(ValueError, match=_exact("max_weight must be ≥ 1, got 0.9")):
+        PrototypeBank(2, 3, 4, max_weight=0.9)
+    for sizes in ((0, 3, 4), (2, 0, 4), (2, 3, 0)):
+        with pytest.raises(ValueError, match=_exact("num_classes, num_granularities and dim must be ≥ 1")):
+            PrototypeBank(*sizes)
+
+
+def test_sample_boundary_indices_messages_word_for_word():
+    lab = torch.zeros(1, 2, 2, dtype=torch.long)
+    cases = [
+        ((torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long), 2, 3),
+         "labels_lowres and granularity must both be [B,h,w], got (2, 2) and (2, 2)"),
+        ((lab, torch.zeros(1, 2, 3, dtype=torch.long), 2, 3),
+         "labels_lowres and granularity must both be [B,h,w], got (1, 2, 2) and (1, 2, 3)"),
+        ((lab.float(), lab, 2, 3), "labels_lowres must be an integer tensor, got dtype torch.float32"),
+        ((lab.bool(), lab, 2, 3), "labels_lowres must be an integer tensor, got dtype torch.bool"),
+        ((lab, lab.float(), 2, 3), "granularity must be an integer tensor, got dtype torch.float32"),
+        ((lab, lab.bool(), 2, 3), "granularity must be an integer tensor, got dtype torch.bool"),
+        ((lab, lab, 2, -1), "max_pixels must be ≥ 0, got -1"),
+    ]
+    for args, message in cases:
+        with pytest.raises(ValueError, match=_exact(message)):
+            sample_boundary_indices(*args)
