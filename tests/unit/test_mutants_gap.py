@@ -16,7 +16,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from flexseg.flex.gap import PrototypeBank, gap_loss, sample_boundary_indices
+from flexseg.flex.gap import (
+    ProjectionHead,
+    PrototypeBank,
+    downsample_labels,
+    gap_loss,
+    sample_boundary_indices,
+    sample_boundary_pixels,
+)
 from tests.integration.test_configs import compose_cfg
 
 
@@ -353,3 +360,71 @@ def test_sample_boundary_indices_messages_word_for_word():
     for args, message in cases:
         with pytest.raises(ValueError, match=_exact(message)):
             sample_boundary_indices(*args)
+
+
+_LAB = torch.zeros(1, 4, 4, dtype=torch.long)
+
+
+@pytest.mark.parametrize(("labels", "size", "message"), [
+    ([[0]], 2, "labels must be a tensor [B,H,W], got <class 'list'>"),
+    (None, 2, "labels must be a tensor [B,H,W], got <class 'NoneType'>"),
+    (torch.zeros(4, 4, dtype=torch.long), 2, "labels must be a tensor [B,H,W], got torch.Size([4, 4])"),
+    (torch.zeros(1, 1, 4, 4, dtype=torch.long), 2, "labels must be a tensor [B,H,W], got torch.Size([1, 1, 4, 4])"),
+    (_LAB.float(), 2, "labels must be an integer tensor, got dtype torch.float32"),
+    (_LAB.bool(), 2, "labels must be an integer tensor, got dtype torch.bool"),
+    (_LAB, 0, "size must be an int or (h, w) with positive entries, got 0"),
+    (_LAB, -1, "size must be an int or (h, w) with positive entries, got -1"),
+    (_LAB, (2,), "size must be an int or (h, w) with positive entries, got (2,)"),
+    (_LAB, (2, 0), "size must be an int or (h, w) with positive entries, got (2, 0)"),
+    (_LAB, (0, 2), "size must be an int or (h, w) with positive entries, got (0, 2)"),
+    (_LAB, (2, 2, 2), "size must be an int or (h, w) with positive entries, got (2, 2, 2)"),
+    (_LAB, [0, 3], "size must be an int or (h, w) with positive entries, got [0, 3]"),
+])
+def test_downsample_labels_messages_word_for_word(labels, size, message):
+    with pytest.raises(ValueError, match=_exact(message)):
+        downsample_labels(labels, size)
+
+
+def test_downsample_labels_sizes_by_hand():
+    lab = torch.arange(24, dtype=torch.int32).reshape(1, 4, 6)
+    # an int is (s, s); a pair is (h, w); size 1 is the top-left pixel
+    assert downsample_labels(lab, 2).tolist() == [[[0, 3], [12, 15]]]
+    assert downsample_labels(lab, (2, 3)).tolist() == [[[0, 2, 4], [12, 14, 16]]]
+    assert downsample_labels(lab, [1, 1]).tolist() == [[[0]]]
+    assert downsample_labels(lab, 1).tolist() == [[[0]]]
+    # the same size returns the labels as int64, unchanged
+    same = downsample_labels(lab, (4, 6))
+    assert same.dtype == torch.int64 and torch.equal(same, lab.long())
+    assert downsample_labels(lab, 2).dtype == torch.int64
+    # upsampling repeats pixels (nearest)
+    assert downsample_labels(torch.tensor([[[1, 2]]]), (1, 4)).tolist() == [[[1, 1, 2, 2]]]
+
+
+def test_projection_head_and_sample_boundary_pixels_messages_word_for_word():
+    head = ProjectionHead(4, 3)
+    with pytest.raises(ValueError, match=_exact("ProjectionHead expects [B,C,h,w], got (2, 4, 3)")):
+        head.hidden(torch.zeros(2, 4, 3))
+    with pytest.raises(ValueError, match=_exact("ProjectionHead expects [B,C,h,w], got (1, 2, 4, 3, 3)")):
+        head(torch.zeros(1, 2, 4, 3, 3))
+    f = torch.zeros(1, 2, 1, 4)
+    lab = torch.zeros(1, 1, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match=_exact("features must be [B,D,h,w], got (2, 1, 4)")):
+        sample_boundary_pixels(torch.zeros(2, 1, 4), lab, lab, 2, 4)
+    with pytest.raises(ValueError, match=_exact("labels_lowres must be [B,h,w] = (1, 1, 4), got (1, 1, 3)")):
+        sample_boundary_pixels(f, lab[..., :3], lab[..., :3], 2, 4)
+    with pytest.raises(ValueError, match=_exact("labels_lowres must be [B,h,w] = (1, 1, 4), got (2, 1, 4)")):
+        sample_boundary_pixels(f, lab.expand(2, 1, 4), lab.expand(2, 1, 4), 2, 4)
+
+
+def test_sample_boundary_pixels_without_a_generator_draws_from_the_global_rng():
+    g = torch.Generator().manual_seed(0)
+    lab = torch.randint(0, 3, (2, 6, 6), generator=g)
+    gran = torch.randint(-1, 2, (2, 6, 6), generator=g)
+    feats = torch.randn(2, 3, 6, 6, generator=g)
+    torch.manual_seed(5)
+    f1, c1, g1 = sample_boundary_pixels(feats, lab, gran, 3, 7)
+    f2, c2, g2 = sample_boundary_pixels(feats, lab, gran, 3, 7, torch.Generator().manual_seed(5))
+    assert c1.shape == (7,) and torch.equal(f1, f2) and torch.equal(c1, c2) and torch.equal(g1, g2)
+    torch.manual_seed(5)
+    index, valid = sample_boundary_indices(lab, gran, 3, 7)
+    assert torch.equal(lab.reshape(-1)[index[valid]], c1)
