@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 import torch
@@ -243,3 +244,57 @@ def test_loaded_state_is_float64_difficulties_and_bool_mask():
     b.load_state_dict(state)
     p = b.probabilities()
     assert p.dtype == torch.float64 and p.tolist() == pytest.approx(softmax([0.5, 1.25, 2.0]))
+
+
+# ---- second pass (issue 29): every message word for word; the state before the first draw ----
+
+def _exact(message: str) -> str:
+    return "^" + re.escape(message) + "$"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"num_samples": 0}, "num_samples must be ≥ 1, got 0"),
+    ({"batch_size": 0}, "batch_size must be ≥ 1, got 0"),
+    ({"schedule": "cosine"}, "schedule must be one of ('sigmoid', 'linear', 'none'), got 'cosine'"),
+    ({"draw": "epoch"}, "draw must be one of ('iteration', 'index'), got 'epoch'"),
+    ({"temperature": 0.0}, "temperature must be > 0, got 0.0"),
+    ({"ema": 1.5}, "ema must be in [0, 1], got 1.5"),
+    ({"ema": -0.5}, "ema must be in [0, 1], got -0.5"),
+    ({"rank": 2, "world_size": 2}, "need 0 ≤ rank < world_size, got rank=2, world_size=2"),
+    ({"rank": -1, "world_size": 2}, "need 0 ≤ rank < world_size, got rank=-1, world_size=2"),
+    ({"world_size": 0}, "need 0 ≤ rank < world_size, got rank=0, world_size=0"),
+    ({"total_steps": 0}, "total_steps must be ≥ 1 or None, got 0"),
+    ({"batches_per_epoch": 0}, "batches_per_epoch must be ≥ 1 or None, got 0"),
+])
+def test_argument_messages_word_for_word(kwargs, message):
+    with pytest.raises(ValueError, match=_exact(message)):
+        HardnessAwareSampler(**{"num_samples": 4, "batch_size": 2, **kwargs})
+
+
+def test_other_messages_word_for_word():
+    with pytest.raises(ValueError, match=_exact("schedule must be one of ('sigmoid', 'linear', 'none'), got 'cosine'")):
+        threshold(10.0, "cosine")
+    s = HardnessAwareSampler(4, 2)
+    with pytest.raises(ValueError, match=_exact("total_steps must be ≥ 1, got 0")):
+        s.set_progress(0, total_steps=0)
+    with pytest.raises(ValueError, match=_exact("indices and losses must have the same length, got 2 and 1")):
+        s.update([0, 1], [1.0])
+    for bad in ([4], [-1], [0, 5]):
+        with pytest.raises(ValueError, match=_exact("indices must lie in [0, 4)")):
+            s.update(bad, [1.0] * len(bad))
+    with pytest.raises(ValueError, match=_exact("HardnessAwareSampler state has num_samples=4, sampler has 5")):
+        HardnessAwareSampler(5, 2).load_state_dict(s.state_dict())
+    with pytest.raises(ValueError, match=_exact("HardnessAwareSampler state has batch_size=2, sampler has 3")):
+        HardnessAwareSampler(4, 3).load_state_dict(s.state_dict())
+    message = "HardnessAwareSampler state was drawn with draw='iteration', sampler has draw='index'; resume with flex.has.draw=iteration"
+    with pytest.raises(ValueError, match=_exact(message)):
+        HardnessAwareSampler(4, 2, draw="index").load_state_dict(s.state_dict())
+
+
+def test_before_the_first_draw_no_draw_was_hard():
+    s = HardnessAwareSampler(4, 2, schedule="none")  # threshold 0: every draw will be hard
+    assert s.last_hard_fraction == 0.0 and type(s.last_hard_fraction) is float
+    assert s.hard_fraction == 0.0 and s.num_draws == 0 and s.num_hard_draws == 0
+    assert s.hard_mask(0) is None
+    next(iter(s))
+    assert s.last_hard_fraction == 1.0 and s.hard_fraction == 1.0
