@@ -204,3 +204,33 @@ def test_input_messages_word_for_word(logits_shape, features, message):
     crit = FlexCriterion(4, feature_dim=8, **criterion_kwargs())
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         crit(torch.zeros(logits_shape), features, torch.zeros(2, 6, 6, dtype=torch.long))
+
+
+def test_an_ignore_index_other_than_255_reaches_every_term():
+    """FlexCriterion(ignore_index=7): label 7 is ignored by the cross-entropy, by UBE's band
+    and statistics and by GAP's granularity map (a 0|7 edge is no boundary)."""
+    from flexseg.flex.boundaries import boundary_bands, granularity_map
+    from flexseg.flex.criterion import FlexCriterion
+    from flexseg.flex.ube import ube_loss
+    from tests.conf_values import criterion_kwargs
+
+    g = torch.Generator().manual_seed(4)
+    labels = torch.zeros(2, 8, 16, dtype=torch.long)
+    labels[0, :, 5:10] = 1  # image 0: 0 | 1 | 7
+    labels[:, :, 10:] = 7  # image 1: 0 | 7 (no boundary at all with 7 ignored)
+    logits = torch.randn(2, 4, 8, 16, generator=g)
+    feats = torch.randn(2, 8, 8, 16, generator=g)
+    crit = FlexCriterion(4, feature_dim=8, ignore_index=7, **criterion_kwargs(gap={"max_pixels": 1000}))
+    out = crit(logits, feats, labels)
+    # UBE on the thickest band (7×7) of the 0|1 edges only, with 7 ignored
+    band = boundary_bands(labels, (7,), ignore_index=7)[:, 0]
+    alpha = criterion_kwargs()["ube"]["alpha"]
+    eps = criterion_kwargs()["ube"]["eps"]
+    expected = ube_loss(logits, labels, band, alpha=alpha, eps=eps, ignore_index=7)
+    assert out["loss_seg"].item() == pytest.approx(expected.item(), rel=1e-5)
+    # GAP: every pixel of a 0|1 boundary (granularity ≥ 0 with 7 ignored) is sampled
+    gran = granularity_map(labels, (3, 5, 7), ignore_index=7)
+    n_expected = int(((gran >= 0) & (labels < 4)).sum())
+    assert n_expected > 0
+    assert n_expected != int(((granularity_map(labels, (3, 5, 7)) >= 0) & (labels < 4)).sum())
+    assert out["gap_num_pixels"].item() == n_expected
