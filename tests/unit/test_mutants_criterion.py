@@ -234,3 +234,27 @@ def test_an_ignore_index_other_than_255_reaches_every_term():
     assert n_expected > 0
     assert n_expected != int(((granularity_map(labels, (3, 5, 7)) >= 0) & (labels < 4)).sum())
     assert out["gap_num_pixels"].item() == n_expected
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_ube_alpha_0_and_below_1_are_accepted(alpha):
+    # flex.ube.alpha must be ≥ 0: α = 0 is plain cross-entropy, any α in [0, 1) is valid too
+    from flexseg.flex.criterion import FlexCriterion
+    from tests.conf_values import criterion_kwargs
+
+    crit = FlexCriterion(4, feature_dim=8, **criterion_kwargs(ube={"alpha": alpha}, gap=None))
+    assert crit.ube_enabled and crit.ube_cfg["alpha"] == alpha
+    if alpha == 0.0:
+        g = torch.Generator().manual_seed(2)
+        logits, labels = torch.randn(2, 4, 6, 6, generator=g), torch.randint(0, 4, (2, 6, 6), generator=g)
+        expected = torch.nn.functional.cross_entropy(logits, labels, ignore_index=255)
+        assert crit(logits, None, labels)["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_the_sampling_seed_defaults_to_0():
+    from flexseg.flex.criterion import FlexCriterion
+    from tests.conf_values import criterion_kwargs
+
+    crit = FlexCriterion(4, feature_dim=8, **criterion_kwargs())
+    assert crit.seed == 0 and crit.generator.initial_seed() == 0
+    assert torch.equal(crit.generator.get_state(), torch.Generator().manual_seed(0).get_state())
