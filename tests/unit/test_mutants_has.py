@@ -400,3 +400,20 @@ def test_no_gather_without_an_initialized_group_of_several_processes(monkeypatch
     s = HardnessAwareSampler(4, 1, rank=1, world_size=2)
     s.update([0], [2.0])
     assert fake.calls == [] and s.h.tolist() == [2.0, 0.0, 0.0, 0.0]
+
+
+def test_load_state_dict_converts_the_mask_to_bool_and_h_to_float64():
+    # a state whose tensors were converted on the way (uint8 mask, float32 difficulties)
+    s = HardnessAwareSampler(5, 2, seed=3)
+    next(iter(s))
+    s.update([0, 3], [1.5, 0.25])
+    state = s.state_dict()
+    state["seen"] = state["seen"].to(torch.uint8)
+    state["h"] = state["h"].to(torch.float32)
+    r = HardnessAwareSampler(5, 2, seed=3)
+    r.load_state_dict(state)
+    assert r.seen.dtype == torch.bool and r.h.dtype == torch.float64
+    assert r.seen.tolist() == [True, False, False, True, False]
+    assert r.h.tolist() == s.h.tolist()
+    assert torch.equal(r.difficulties(), s.difficulties()) and torch.equal(r.probabilities(), s.probabilities())
+    assert r.state_dict()["seen"].dtype == torch.bool
