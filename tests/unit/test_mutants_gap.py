@@ -428,3 +428,29 @@ def test_sample_boundary_pixels_without_a_generator_draws_from_the_global_rng():
     torch.manual_seed(5)
     index, valid = sample_boundary_indices(lab, gran, 3, 7)
     assert torch.equal(lab.reshape(-1)[index[valid]], c1)
+
+
+def test_gap_loss_default_tau_is_0_07():
+    # docs/design.md §3: τ = 0.07 (the paper's); one pixel, two prototypes, by hand
+    f = torch.tensor([[0.6, 0.8]])
+    protos = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])  # C=2, G=1
+    expected = -(0.6 / 0.07 - math.log(math.exp(0.6 / 0.07) + math.exp(0.8 / 0.07)))
+    got = gap_loss(f, torch.tensor([0]), torch.tensor([0]), protos, torch.ones(2, 1))
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_uniform_keys_come_back_on_the_requested_device():
+    from flexseg.flex.gap import _uniform_keys
+
+    # drawn from the CPU generator (the same numbers as a direct draw), then moved to the device
+    keys = _uniform_keys(5, torch.Generator().manual_seed(3), torch.device("cpu"))
+    assert torch.equal(keys, torch.rand(2, 5, generator=torch.Generator().manual_seed(3)))
+    # "meta" stands in for an accelerator here: a CPU generator's draws are moved there
+    moved = _uniform_keys(5, torch.Generator().manual_seed(3), torch.device("meta"))
+    assert moved.device.type == "meta" and moved.shape == (2, 5)
+    # without a generator: the global RNG of the target device
+    torch.manual_seed(8)
+    own = _uniform_keys(4, None, torch.device("cpu"))
+    torch.manual_seed(8)
+    assert torch.equal(own, torch.rand(2, 4))
+    assert _uniform_keys(4, None, torch.device("meta")).device.type == "meta"
