@@ -5,10 +5,12 @@ maps come from window loops written here from docs/design.md §3.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
-from flexseg.flex.boundaries import boundary_bands, granularity_map
+from flexseg.flex.boundaries import boundary_bands, check_kernel_sizes, granularity_map
 
 
 def ref_granularity(lab: torch.Tensor, kernels, ignore: int) -> list[list[int]]:
@@ -80,3 +82,47 @@ def test_negative_or_fractional_kernel_sizes_are_rejected(kernel_sizes):
 def test_each_check_names_the_problem(labels, kernel_sizes, message):
     with pytest.raises(ValueError, match=message):
         boundary_bands(labels, kernel_sizes)
+
+
+# ---- second pass (issue 29): every message word for word ----
+
+@pytest.mark.parametrize(
+    ("labels", "kernel_sizes", "message"),
+    [
+        ([[[0, 1]]], (3,), "labels must be a torch.Tensor, got list"),
+        (None, (3,), "labels must be a torch.Tensor, got NoneType"),
+        (torch.zeros(1, 2, 2), (3,), "labels must be an integer tensor (int64), got dtype torch.float32"),
+        (torch.zeros(1, 2, 2, dtype=torch.bool), (3,), "labels must be an integer tensor (int64), got dtype torch.bool"),
+        (torch.zeros(1, 2, 2, dtype=torch.complex64), (3,), "labels must be an integer tensor (int64), got dtype torch.complex64"),
+        (torch.zeros(2, 2, dtype=torch.long), (3,), "labels must have shape [B,H,W], got (2, 2)"),
+        (torch.zeros(1, 2, 2, dtype=torch.long), 3, "kernel_sizes must be a sequence of odd ints, got 3"),
+        (torch.zeros(1, 2, 2, dtype=torch.long), None, "kernel_sizes must be a sequence of odd ints, got None"),
+        (torch.zeros(1, 2, 2, dtype=torch.long), (), "kernel_sizes must not be empty"),
+        (torch.zeros(1, 2, 2, dtype=torch.long), [], "kernel_sizes must not be empty"),
+        (torch.zeros(1, 2, 2, dtype=torch.long), (4,), "kernel sizes must be odd positive ints, got (4,)"),
+        (torch.zeros(1, 2, 2, dtype=torch.long), [3, 3.5], "kernel sizes must be odd positive ints, got (3, 3.5)"),
+        (torch.zeros(1, 2, 2, dtype=torch.long), (-1, 3), "kernel sizes must be odd positive ints, got (-1, 3)"),
+        (torch.zeros(1, 2, 2, dtype=torch.long), [5, 3], "kernel sizes must be strictly increasing, got (5, 3)"),
+        (torch.zeros(1, 2, 2, dtype=torch.long), (3, 3), "kernel sizes must be strictly increasing, got (3, 3)"),
+    ],
+)
+def test_each_message_word_for_word(labels, kernel_sizes, message):
+    pattern = "^" + re.escape(message) + "$"
+    with pytest.raises(ValueError, match=pattern):
+        boundary_bands(labels, kernel_sizes)
+    with pytest.raises(ValueError, match=pattern):
+        granularity_map(labels, kernel_sizes)
+    if labels is not None and not isinstance(labels, list) and labels.ndim == 3 and labels.dtype == torch.long:
+        with pytest.raises(ValueError, match=pattern):
+            check_kernel_sizes(kernel_sizes)
+
+
+def test_a_non_iterable_kernel_size_keeps_the_type_error_as_cause():
+    with pytest.raises(ValueError) as info:
+        check_kernel_sizes(3)
+    assert isinstance(info.value.__cause__, TypeError)
+
+
+def test_check_kernel_sizes_returns_ints():
+    ks = check_kernel_sizes([1, 3.0, 5])
+    assert ks == (1, 3, 5) and all(type(k) is int for k in ks)

@@ -10,12 +10,20 @@ here by hand or by loops, never by the code under test.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from flexseg.flex.gap import PrototypeBank, gap_loss, sample_boundary_indices
+from flexseg.flex.gap import (
+    ProjectionHead,
+    PrototypeBank,
+    downsample_labels,
+    gap_loss,
+    sample_boundary_indices,
+    sample_boundary_pixels,
+)
 from tests.integration.test_configs import compose_cfg
 
 
@@ -273,3 +281,176 @@ def test_one_sampled_pixel_is_not_averaged_with_padding():
     per_pair = {c: lse - dots[c] for c in (0, 1)}  # pairs (c, g=0) of the two classes, index c·1 + 0
     got = float(out["loss_gap"].detach())
     assert any(got == pytest.approx(v, rel=1e-5) for v in per_pair.values()), (got, per_pair)
+
+
+# ---- second pass (issue 29): every message word for word ----
+
+def _exact(message: str) -> str:
+    return "^" + re.escape(message) + "$"
+
+
+_F = torch.ones(2, 4)
+_I = torch.tensor([0, 1])
+
+
+@pytest.mark.parametrize(("features", "classes", "granularities", "message"), [
+    ([[0.0]], _I, _I, "features must be a float tensor [N,D], got <class 'list'>"),
+    (None, _I, _I, "features must be a float tensor [N,D], got <class 'NoneType'>"),
+    (torch.ones(4), _I, _I, "features must be a float tensor [N,D], got torch.Size([4])"),
+    (torch.ones(2, 4, dtype=torch.long), _I, _I, "features must be a float tensor [N,D], got torch.Size([2, 4])"),
+    (_F, [0, 1], _I, "classes must be a tensor [N] with N = 2, got <class 'list'>"),
+    (_F, torch.tensor([0, 1, 1]), _I, "classes must be a tensor [N] with N = 2, got torch.Size([3])"),
+    (_F, torch.tensor([[0, 1]]), _I, "classes must be a tensor [N] with N = 2, got torch.Size([1, 2])"),
+    (_F, _I, None, "granularities must be a tensor [N] with N = 2, got <class 'NoneType'>"),
+    (_F, _I, torch.tensor([0, 1, 2]), "granularities must be a tensor [N] with N = 2, got torch.Size([3])"),
+    (_F, torch.tensor([0.0, 1.0]), _I, "classes must be an integer tensor, got dtype torch.float32"),
+    (_F, torch.tensor([True, False]), _I, "classes must be an integer tensor, got dtype torch.bool"),
+    (_F, _I, torch.tensor([0.0, 1.0]), "granularities must be an integer tensor, got dtype torch.float32"),
+    (_F, _I, torch.tensor([True, False]), "granularities must be an integer tensor, got dtype torch.bool"),
+    (_F, torch.tensor([0, 2]), _I, "classes must lie in [0, 2), got range [0, 2]"),
+    (_F, torch.tensor([-1, 1]), _I, "classes must lie in [0, 2), got range [-1, 1]"),
+    (_F, _I, torch.tensor([0, 3]), "granularities must lie in [0, 3), got range [0, 3]"),
+    (_F, _I, torch.tensor([-2, 1]), "granularities must lie in [0, 3), got range [-2, 1]"),
+])
+def test_pixel_messages_word_for_word(features, classes, granularities, message):
+    protos = F.normalize(torch.ones(2, 3, 4), dim=-1)
+    with pytest.raises(ValueError, match=_exact(message)):
+        gap_loss(features, classes, granularities, protos, torch.ones(2, 3), tau=0.1)
+    with pytest.raises(ValueError, match=_exact(message)):
+        PrototypeBank(2, 3, 4).update(features, classes, granularities)
+
+
+def test_gap_loss_and_bank_messages_word_for_word():
+    f, c = torch.ones(2, 4), torch.tensor([0, 1])
+    protos, w = F.normalize(torch.ones(2, 3, 4), dim=-1), torch.ones(2, 3)
+    with pytest.raises(ValueError, match=_exact("prototypes must be [C,G,D] with D = 4, got (2, 3, 5)")):
+        gap_loss(f, c, c, torch.ones(2, 3, 5), w, tau=0.1)
+    with pytest.raises(ValueError, match=_exact("prototypes must be [C,G,D] with D = 4, got (6, 4)")):
+        gap_loss(f, c, c, torch.ones(6, 4), w, tau=0.1)
+    with pytest.raises(ValueError, match=_exact("weights must be [C,G] = (2, 3), got (3, 2)")):
+        gap_loss(f, c, c, protos, torch.ones(3, 2), tau=0.1)
+    with pytest.raises(ValueError, match=_exact("tau must be > 0, got 0.0")):
+        gap_loss(f, c, c, protos, w, tau=0.0)
+    with pytest.raises(ValueError, match=_exact("features must have D = 4 channels, got 5")):
+        PrototypeBank(2, 3, 4).update(torch.ones(2, 5), c, c)
+    with pytest.raises(ValueError, match=_exact("momentum must be in [0, 1], got -0.1")):
+        PrototypeBank(2, 3, 4, momentum=-0.1)
+    with pytest.raises(ValueError, match=_exact("momentum must be in [0, 1], got 1.5")):
+        PrototypeBank(2, 3, 4, momentum=1.5)
+    with pytest.raises(ValueError, match=_exact("max_weight must be ≥ 1, got 0.9")):
+        PrototypeBank(2, 3, 4, max_weight=0.9)
+    for sizes in ((0, 3, 4), (2, 0, 4), (2, 3, 0)):
+        with pytest.raises(ValueError, match=_exact("num_classes, num_granularities and dim must be ≥ 1")):
+            PrototypeBank(*sizes)
+
+
+def test_sample_boundary_indices_messages_word_for_word():
+    lab = torch.zeros(1, 2, 2, dtype=torch.long)
+    cases = [
+        ((torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long), 2, 3),
+         "labels_lowres and granularity must both be [B,h,w], got (2, 2) and (2, 2)"),
+        ((lab, torch.zeros(1, 2, 3, dtype=torch.long), 2, 3),
+         "labels_lowres and granularity must both be [B,h,w], got (1, 2, 2) and (1, 2, 3)"),
+        ((lab.float(), lab, 2, 3), "labels_lowres must be an integer tensor, got dtype torch.float32"),
+        ((lab.bool(), lab, 2, 3), "labels_lowres must be an integer tensor, got dtype torch.bool"),
+        ((lab, lab.float(), 2, 3), "granularity must be an integer tensor, got dtype torch.float32"),
+        ((lab, lab.bool(), 2, 3), "granularity must be an integer tensor, got dtype torch.bool"),
+        ((lab, lab, 2, -1), "max_pixels must be ≥ 0, got -1"),
+    ]
+    for args, message in cases:
+        with pytest.raises(ValueError, match=_exact(message)):
+            sample_boundary_indices(*args)
+
+
+_LAB = torch.zeros(1, 4, 4, dtype=torch.long)
+
+
+@pytest.mark.parametrize(("labels", "size", "message"), [
+    ([[0]], 2, "labels must be a tensor [B,H,W], got <class 'list'>"),
+    (None, 2, "labels must be a tensor [B,H,W], got <class 'NoneType'>"),
+    (torch.zeros(4, 4, dtype=torch.long), 2, "labels must be a tensor [B,H,W], got torch.Size([4, 4])"),
+    (torch.zeros(1, 1, 4, 4, dtype=torch.long), 2, "labels must be a tensor [B,H,W], got torch.Size([1, 1, 4, 4])"),
+    (_LAB.float(), 2, "labels must be an integer tensor, got dtype torch.float32"),
+    (_LAB.bool(), 2, "labels must be an integer tensor, got dtype torch.bool"),
+    (_LAB, 0, "size must be an int or (h, w) with positive entries, got 0"),
+    (_LAB, -1, "size must be an int or (h, w) with positive entries, got -1"),
+    (_LAB, (2,), "size must be an int or (h, w) with positive entries, got (2,)"),
+    (_LAB, (2, 0), "size must be an int or (h, w) with positive entries, got (2, 0)"),
+    (_LAB, (0, 2), "size must be an int or (h, w) with positive entries, got (0, 2)"),
+    (_LAB, (2, 2, 2), "size must be an int or (h, w) with positive entries, got (2, 2, 2)"),
+    (_LAB, [0, 3], "size must be an int or (h, w) with positive entries, got [0, 3]"),
+])
+def test_downsample_labels_messages_word_for_word(labels, size, message):
+    with pytest.raises(ValueError, match=_exact(message)):
+        downsample_labels(labels, size)
+
+
+def test_downsample_labels_sizes_by_hand():
+    lab = torch.arange(24, dtype=torch.int32).reshape(1, 4, 6)
+    # an int is (s, s); a pair is (h, w); size 1 is the top-left pixel
+    assert downsample_labels(lab, 2).tolist() == [[[0, 3], [12, 15]]]
+    assert downsample_labels(lab, (2, 3)).tolist() == [[[0, 2, 4], [12, 14, 16]]]
+    assert downsample_labels(lab, [1, 1]).tolist() == [[[0]]]
+    assert downsample_labels(lab, 1).tolist() == [[[0]]]
+    # the same size returns the labels as int64, unchanged
+    same = downsample_labels(lab, (4, 6))
+    assert same.dtype == torch.int64 and torch.equal(same, lab.long())
+    assert downsample_labels(lab, 2).dtype == torch.int64
+    # upsampling repeats pixels (nearest)
+    assert downsample_labels(torch.tensor([[[1, 2]]]), (1, 4)).tolist() == [[[1, 1, 2, 2]]]
+
+
+def test_projection_head_and_sample_boundary_pixels_messages_word_for_word():
+    head = ProjectionHead(4, 3)
+    with pytest.raises(ValueError, match=_exact("ProjectionHead expects [B,C,h,w], got (2, 4, 3)")):
+        head.hidden(torch.zeros(2, 4, 3))
+    with pytest.raises(ValueError, match=_exact("ProjectionHead expects [B,C,h,w], got (1, 2, 4, 3, 3)")):
+        head(torch.zeros(1, 2, 4, 3, 3))
+    f = torch.zeros(1, 2, 1, 4)
+    lab = torch.zeros(1, 1, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match=_exact("features must be [B,D,h,w], got (2, 1, 4)")):
+        sample_boundary_pixels(torch.zeros(2, 1, 4), lab, lab, 2, 4)
+    with pytest.raises(ValueError, match=_exact("labels_lowres must be [B,h,w] = (1, 1, 4), got (1, 1, 3)")):
+        sample_boundary_pixels(f, lab[..., :3], lab[..., :3], 2, 4)
+    with pytest.raises(ValueError, match=_exact("labels_lowres must be [B,h,w] = (1, 1, 4), got (2, 1, 4)")):
+        sample_boundary_pixels(f, lab.expand(2, 1, 4), lab.expand(2, 1, 4), 2, 4)
+
+
+def test_sample_boundary_pixels_without_a_generator_draws_from_the_global_rng():
+    g = torch.Generator().manual_seed(0)
+    lab = torch.randint(0, 3, (2, 6, 6), generator=g)
+    gran = torch.randint(-1, 2, (2, 6, 6), generator=g)
+    feats = torch.randn(2, 3, 6, 6, generator=g)
+    torch.manual_seed(5)
+    f1, c1, g1 = sample_boundary_pixels(feats, lab, gran, 3, 7)
+    f2, c2, g2 = sample_boundary_pixels(feats, lab, gran, 3, 7, torch.Generator().manual_seed(5))
+    assert c1.shape == (7,) and torch.equal(f1, f2) and torch.equal(c1, c2) and torch.equal(g1, g2)
+    torch.manual_seed(5)
+    index, valid = sample_boundary_indices(lab, gran, 3, 7)
+    assert torch.equal(lab.reshape(-1)[index[valid]], c1)
+
+
+def test_gap_loss_default_tau_is_0_07():
+    # docs/design.md §3: τ = 0.07 (the paper's); one pixel, two prototypes, by hand
+    f = torch.tensor([[0.6, 0.8]])
+    protos = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])  # C=2, G=1
+    expected = -(0.6 / 0.07 - math.log(math.exp(0.6 / 0.07) + math.exp(0.8 / 0.07)))
+    got = gap_loss(f, torch.tensor([0]), torch.tensor([0]), protos, torch.ones(2, 1))
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_uniform_keys_come_back_on_the_requested_device():
+    from flexseg.flex.gap import _uniform_keys
+
+    # drawn from the CPU generator (the same numbers as a direct draw), then moved to the device
+    keys = _uniform_keys(5, torch.Generator().manual_seed(3), torch.device("cpu"))
+    assert torch.equal(keys, torch.rand(2, 5, generator=torch.Generator().manual_seed(3)))
+    # "meta" stands in for an accelerator here: a CPU generator's draws are moved there
+    moved = _uniform_keys(5, torch.Generator().manual_seed(3), torch.device("meta"))
+    assert moved.device.type == "meta" and moved.shape == (2, 5)
+    # without a generator: the global RNG of the target device
+    torch.manual_seed(8)
+    own = _uniform_keys(4, None, torch.device("cpu"))
+    torch.manual_seed(8)
+    assert torch.equal(own, torch.rand(2, 4))
+    assert _uniform_keys(4, None, torch.device("meta")).device.type == "meta"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 import torch
@@ -243,3 +244,176 @@ def test_loaded_state_is_float64_difficulties_and_bool_mask():
     b.load_state_dict(state)
     p = b.probabilities()
     assert p.dtype == torch.float64 and p.tolist() == pytest.approx(softmax([0.5, 1.25, 2.0]))
+
+
+# ---- second pass (issue 29): every message word for word; the state before the first draw ----
+
+def _exact(message: str) -> str:
+    return "^" + re.escape(message) + "$"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"num_samples": 0}, "num_samples must be ≥ 1, got 0"),
+    ({"batch_size": 0}, "batch_size must be ≥ 1, got 0"),
+    ({"schedule": "cosine"}, "schedule must be one of ('sigmoid', 'linear', 'none'), got 'cosine'"),
+    ({"draw": "epoch"}, "draw must be one of ('iteration', 'index'), got 'epoch'"),
+    ({"temperature": 0.0}, "temperature must be > 0, got 0.0"),
+    ({"ema": 1.5}, "ema must be in [0, 1], got 1.5"),
+    ({"ema": -0.5}, "ema must be in [0, 1], got -0.5"),
+    ({"rank": 2, "world_size": 2}, "need 0 ≤ rank < world_size, got rank=2, world_size=2"),
+    ({"rank": -1, "world_size": 2}, "need 0 ≤ rank < world_size, got rank=-1, world_size=2"),
+    ({"world_size": 0}, "need 0 ≤ rank < world_size, got rank=0, world_size=0"),
+    ({"total_steps": 0}, "total_steps must be ≥ 1 or None, got 0"),
+    ({"batches_per_epoch": 0}, "batches_per_epoch must be ≥ 1 or None, got 0"),
+])
+def test_argument_messages_word_for_word(kwargs, message):
+    with pytest.raises(ValueError, match=_exact(message)):
+        HardnessAwareSampler(**{"num_samples": 4, "batch_size": 2, **kwargs})
+
+
+def test_other_messages_word_for_word():
+    with pytest.raises(ValueError, match=_exact("schedule must be one of ('sigmoid', 'linear', 'none'), got 'cosine'")):
+        threshold(10.0, "cosine")
+    s = HardnessAwareSampler(4, 2)
+    with pytest.raises(ValueError, match=_exact("total_steps must be ≥ 1, got 0")):
+        s.set_progress(0, total_steps=0)
+    with pytest.raises(ValueError, match=_exact("indices and losses must have the same length, got 2 and 1")):
+        s.update([0, 1], [1.0])
+    for bad in ([4], [-1], [0, 5]):
+        with pytest.raises(ValueError, match=_exact("indices must lie in [0, 4)")):
+            s.update(bad, [1.0] * len(bad))
+    with pytest.raises(ValueError, match=_exact("HardnessAwareSampler state has num_samples=4, sampler has 5")):
+        HardnessAwareSampler(5, 2).load_state_dict(s.state_dict())
+    with pytest.raises(ValueError, match=_exact("HardnessAwareSampler state has batch_size=2, sampler has 3")):
+        HardnessAwareSampler(4, 3).load_state_dict(s.state_dict())
+    message = "HardnessAwareSampler state was drawn with draw='iteration', sampler has draw='index'; resume with flex.has.draw=iteration"
+    with pytest.raises(ValueError, match=_exact(message)):
+        HardnessAwareSampler(4, 2, draw="index").load_state_dict(s.state_dict())
+
+
+def test_before_the_first_draw_no_draw_was_hard():
+    s = HardnessAwareSampler(4, 2, schedule="none")  # threshold 0: every draw will be hard
+    assert s.last_hard_fraction == 0.0 and type(s.last_hard_fraction) is float
+    assert s.hard_fraction == 0.0 and s.num_draws == 0 and s.num_hard_draws == 0
+    assert s.hard_mask(0) is None
+    next(iter(s))
+    assert s.last_hard_fraction == 1.0 and s.hard_fraction == 1.0
+
+
+# ---- the all-gather of update() under DDP, in one process: rank 0 of two, rank 1 simulated ----
+
+class _TwoRanks:
+    """Stand-in for ``torch.distributed`` on rank 0 of an initialized two-process gloo
+    group: ``all_gather`` returns this rank's tensor first and rank 1's second, where rank 1
+    contributes ``other`` (indices, losses), zero-padded to the common width exactly as
+    :meth:`HardnessAwareSampler._all_gather` pads on every rank."""
+
+    def __init__(self, other_indices: list[int], other_losses: list[float]) -> None:
+        self.other = [
+            torch.tensor([len(other_indices)], dtype=torch.long),
+            torch.tensor(other_indices, dtype=torch.long),
+            torch.tensor(other_losses, dtype=torch.float64),
+        ]
+        self.calls = []
+
+    def is_available(self) -> bool:
+        return True
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def get_world_size(self) -> int:
+        return 2
+
+    def get_backend(self) -> str:
+        return "gloo"
+
+    def all_gather(self, out: list[torch.Tensor], t: torch.Tensor) -> None:
+        other = self.other[len(self.calls)]
+        self.calls.append((t.dtype, tuple(t.shape), t.device.type))
+        assert len(out) == 2 and all(o.shape == t.shape and o.dtype == t.dtype for o in out)
+        assert t.dtype == other.dtype and t.is_contiguous()
+        out[0].copy_(t)
+        out[1].zero_()
+        out[1][: other.numel()] = other
+
+
+@pytest.mark.parametrize(("mine", "theirs"), [
+    (([0, 3], [0.5, 1.25]), ([5, 1, 2], [2.0, 0.1 + 1e-12, 4.0])),  # this rank sends fewer
+    (([4, 1, 2], [1.5, 2.5, 3.5]), ([5], [0.75])),  # this rank sends more
+    (([], []), ([1, 2], [3.0, 1.0 / 3.0])),  # this rank sends nothing
+])
+def test_update_gathers_both_ranks_in_rank_order(monkeypatch, mine, theirs):
+    import flexseg.flex.has as has_module
+
+    fake = _TwoRanks(*theirs)
+    monkeypatch.setattr(has_module, "dist", fake)
+    s = HardnessAwareSampler(6, 2, rank=0, world_size=2, ema=0.5)
+    s.update(torch.tensor(mine[0], dtype=torch.long), torch.tensor(mine[1], dtype=torch.float64))
+    width = max(len(mine[0]), len(theirs[0]))
+    assert fake.calls == [(torch.int64, (1,), "cpu"), (torch.int64, (width,), "cpu"), (torch.float64, (width,), "cpu")]
+    expected_h = [0.0] * 6
+    for i, loss in zip(mine[0] + theirs[0], mine[1] + theirs[1]):
+        expected_h[i] = loss  # every index seen once: h = its loss, exactly (float64)
+    assert s.h.tolist() == expected_h
+    assert s.seen.tolist() == [i in mine[0] + theirs[0] for i in range(6)]
+    assert s.step == 1
+
+
+def test_all_gather_returns_indices_then_losses_in_rank_order(monkeypatch):
+    import flexseg.flex.has as has_module
+
+    monkeypatch.setattr(has_module, "dist", _TwoRanks([9, 8, 7], [0.25, 0.5, 0.125]))
+    s = HardnessAwareSampler(10, 2, rank=0, world_size=2)
+    idx, los = s._all_gather(torch.tensor([1], dtype=torch.long), torch.tensor([1.0 / 3.0], dtype=torch.float64))
+    assert idx.dtype == torch.long and los.dtype == torch.float64
+    assert idx.device.type == "cpu" and los.device.type == "cpu"
+    assert idx.tolist() == [1, 9, 8, 7] and los.tolist() == [1.0 / 3.0, 0.25, 0.5, 0.125]
+
+
+def test_a_repeated_index_across_ranks_is_an_ema_update_in_rank_order(monkeypatch):
+    import flexseg.flex.has as has_module
+
+    monkeypatch.setattr(has_module, "dist", _TwoRanks([2], [4.0]))
+    s = HardnessAwareSampler(4, 1, rank=0, world_size=2, ema=0.75)
+    s.update([2], [2.0])  # rank 0 first: h = 2, then rank 1: h = 0.75·2 + 0.25·4 = 2.5
+    assert s.h.tolist() == [0.0, 0.0, 2.5, 0.0]
+
+
+def test_a_sampler_of_one_rank_never_gathers(monkeypatch):
+    import flexseg.flex.has as has_module
+
+    fake = _TwoRanks([1], [1.0])
+    monkeypatch.setattr(has_module, "dist", fake)
+    s = HardnessAwareSampler(4, 1)  # world_size 1: the process group (even if any) is not used
+    s.update([0], [2.0])
+    assert fake.calls == [] and s.h.tolist() == [2.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("broken", ["is_available", "is_initialized", "get_world_size"])
+def test_no_gather_without_an_initialized_group_of_several_processes(monkeypatch, broken):
+    import flexseg.flex.has as has_module
+
+    fake = _TwoRanks([1], [1.0])
+    monkeypatch.setattr(fake, broken, (lambda: 1) if broken == "get_world_size" else (lambda: False))
+    monkeypatch.setattr(has_module, "dist", fake)
+    s = HardnessAwareSampler(4, 1, rank=1, world_size=2)
+    s.update([0], [2.0])
+    assert fake.calls == [] and s.h.tolist() == [2.0, 0.0, 0.0, 0.0]
+
+
+def test_load_state_dict_converts_the_mask_to_bool_and_h_to_float64():
+    # a state whose tensors were converted on the way (uint8 mask, float32 difficulties)
+    s = HardnessAwareSampler(5, 2, seed=3)
+    next(iter(s))
+    s.update([0, 3], [1.5, 0.25])
+    state = s.state_dict()
+    state["seen"] = state["seen"].to(torch.uint8)
+    state["h"] = state["h"].to(torch.float32)
+    r = HardnessAwareSampler(5, 2, seed=3)
+    r.load_state_dict(state)
+    assert r.seen.dtype == torch.bool and r.h.dtype == torch.float64
+    assert r.seen.tolist() == [True, False, False, True, False]
+    assert r.h.tolist() == s.h.tolist()
+    assert torch.equal(r.difficulties(), s.difficulties()) and torch.equal(r.probabilities(), s.probabilities())
+    assert r.state_dict()["seen"].dtype == torch.bool

@@ -10,6 +10,7 @@ expected number is counted by hand in the comments.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -155,3 +156,37 @@ def test_mean_iou_needs_as_many_labels_as_predictions():
         mean_iou([p, p], [p], num_classes=2)
     with pytest.raises(ValueError):
         mean_iou([p], [p, p], num_classes=2)
+
+
+# ---- second pass (issue 29): the messages word for word ----
+
+def _exact(message: str) -> str:
+    return "^" + re.escape(message) + "$"
+
+
+def test_out_of_range_labels_list_at_most_ten_values():
+    # twelve distinct bad labels (20..31) with 3 classes: the message shows the ten smallest
+    m = SegmentationMetrics(num_classes=3)
+    labels = torch.arange(20, 32).reshape(1, 3, 4)
+    with pytest.raises(ValueError, match=_exact("labels hold values outside 0..2 and 255: [20, 21, 22, 23, 24, 25, 26, 27, 28, 29]")):
+        m.update(torch.zeros(1, 3, 4, dtype=torch.long), labels)
+    # exactly ten: all of them
+    labels = torch.arange(20, 30).reshape(1, 2, 5)
+    with pytest.raises(ValueError, match=_exact("labels hold values outside 0..2 and 255: [20, 21, 22, 23, 24, 25, 26, 27, 28, 29]")):
+        m.update(torch.zeros(1, 2, 5, dtype=torch.long), labels)
+
+
+def test_the_other_messages_word_for_word():
+    m = SegmentationMetrics(num_classes=3, ignore_index=7)
+    with pytest.raises(ValueError, match=_exact("preds (1, 2, 2) and labels (1, 2, 3) differ in shape")):
+        m.update(torch.zeros(1, 2, 2, dtype=torch.long), torch.zeros(1, 2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=_exact("labels hold values outside 0..2 and 7: [255]")):
+        m.update(torch.zeros(1, 1, 2, dtype=torch.long), torch.tensor([[[0, 255]]]))
+    with pytest.raises(ValueError, match=_exact("predictions must lie in 0..2")):
+        m.update(torch.tensor([[[0, 3]]]), torch.tensor([[[0, 7]]]))
+    with pytest.raises(ValueError, match=_exact("boundary (1, 2) must match labels (1, 1, 2)")):
+        m.update(torch.tensor([[[0, 1]]]), torch.tensor([[[0, 7]]]), torch.ones(1, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match=_exact("mean_iou needs at least one image")):
+        mean_iou([], [], num_classes=3)
+    with pytest.raises(ValueError, match=_exact("mean_iou needs at least one image")):
+        mean_iou(iter(()), iter(()))

@@ -9,11 +9,12 @@ code under test.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
 
-from flexseg.flex.ube import ube_loss, ube_pixel_weights
+from flexseg.flex.ube import pixel_entropy, ube_loss, ube_pixel_loss, ube_pixel_weights, ube_weights_from_entropy
 
 
 def _softmax_stats(z: list[float], t: int) -> tuple[float, float]:
@@ -137,3 +138,67 @@ def test_each_check_names_the_bad_input(logits, target, boundary, message):
         boundary = torch.zeros(target.shape[-3:] if target.ndim >= 3 else (1, 2, 2), dtype=torch.bool)
     with pytest.raises(ValueError, match=message):
         ube_loss(logits, target, boundary)
+
+
+# ---- second pass (issue 29): the messages word for word, and the helpers' ignore_index default ----
+
+def _exact(message: str) -> str:
+    """A ``pytest.raises(match=...)`` pattern for exactly this message (no prefix, no suffix)."""
+    return "^" + re.escape(message) + "$"
+
+
+@pytest.mark.parametrize(
+    ("logits", "target", "boundary", "message"),
+    [
+        ([[[[0.0, 1.0]]]], torch.zeros(1, 2, 2, dtype=torch.long), None, "logits must be a float tensor [B,C,H,W], got list"),
+        (None, torch.zeros(1, 2, 2, dtype=torch.long), None, "logits must be a float tensor [B,C,H,W], got NoneType"),
+        (torch.zeros(3, 2, 2), torch.zeros(3, 2, 2, dtype=torch.long), None, "logits must be a float tensor [B,C,H,W], got (3, 2, 2)"),
+        (torch.zeros(1, 3, 2, 2, dtype=torch.long), torch.zeros(1, 2, 2, dtype=torch.long), None,
+         "logits must be a float tensor [B,C,H,W], got (1, 3, 2, 2)"),
+        (torch.zeros(1, 3, 2, 2), [[[0, 1], [1, 0]]], None, "target must be a tensor [B,H,W], got list"),
+        (torch.zeros(1, 3, 2, 2), None, None, "target must be a tensor [B,H,W], got NoneType"),
+        (torch.zeros(1, 3, 2, 2), torch.zeros(2, 2, dtype=torch.long), None, "target must be a tensor [B,H,W], got (2, 2)"),
+        (torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 2), None, "target must be an integer tensor (int64), got dtype torch.float32"),
+        (torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.bool), None,
+         "target must be an integer tensor (int64), got dtype torch.bool"),
+        (torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 3, dtype=torch.long), None,
+         "target shape (1, 2, 3) does not match logits (1, 3, 2, 2) ([B,H,W] expected)"),
+        (torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long), torch.zeros(1, 2, 2), "boundary must be a BoolTensor [B,H,W]"),
+        (torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long), [[[True, False], [False, True]]],
+         "boundary must be a BoolTensor [B,H,W]"),
+        (torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long), torch.zeros(1, 2, 3, dtype=torch.bool),
+         "boundary shape (1, 2, 3) does not match target (1, 2, 2)"),
+    ],
+)
+def test_each_message_word_for_word(logits, target, boundary, message):
+    if boundary is None:
+        boundary = torch.zeros(1, 2, 2, dtype=torch.bool)
+    with pytest.raises(ValueError, match=_exact(message)):
+        ube_pixel_weights(logits, target, boundary, 3.0, 1e-6)
+    with pytest.raises(ValueError, match=_exact(message)):
+        ube_loss(logits, target, boundary)
+
+
+def test_the_helpers_ignore_255_by_default():
+    # ube_pixel_weights / ube_weights_from_entropy / ube_pixel_loss called without ignore_index
+    logits, target, boundary = _inputs(11, B=2, C=4, H=4, W=4)
+    target[0, 0, :3] = 255
+    target[1, 2:, 1] = 255
+    w_ref, loss_ref = ref_weights_and_loss(logits, target, boundary, alpha=2.0, eps=1e-3)
+    w = ube_pixel_weights(logits, target, boundary, 2.0, 1e-3)
+    assert torch.allclose(w.double(), w_ref, rtol=1e-5, atol=1e-6)
+    w2 = ube_weights_from_entropy(pixel_entropy(logits), target, boundary, 2.0, 1e-3)
+    assert torch.allclose(w2.double(), w_ref, rtol=1e-5, atol=1e-6)
+    loss_map, valid = ube_pixel_loss(logits, target, boundary, 2.0, 1e-3)
+    assert torch.equal(valid, target != 255)
+    assert loss_map.sum().item() / int(valid.sum()) == pytest.approx(loss_ref, rel=1e-5)
+    assert (loss_map[~valid] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_the_loss_map_keeps_the_logits_dtype(dtype):
+    # like F.cross_entropy: the float32 weights are cast to the cross-entropy's dtype, not the other way round
+    logits, target, boundary = _inputs(12, B=1, C=3, H=3, W=3)
+    loss_map, _ = ube_pixel_loss(logits.to(dtype), target, boundary, 3.0, 1e-6)
+    assert loss_map.dtype == dtype
+    assert ube_loss(logits.to(dtype), target, boundary).dtype == dtype
