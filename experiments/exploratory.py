@@ -32,6 +32,7 @@ GRID = "synthdrive10_grid"
 WIDTH = "synthdrive10_grid_width"
 PILOT_PX = "synthdrive_misalignment"
 PILOT_ABL = "synthdrive_ablation"
+ADVERSE = "synthdrive10_adverse"
 
 
 def gain(folder: str, flex: str, off: str, sign: int = 1) -> list[Term]:
@@ -88,6 +89,21 @@ CONTRASTS: list[tuple[str, str, list[Term], tuple[str, ...]]] = [
     ("pilot ablation", "UBE only − `flex=off`",
      [(1, PILOT_ABL, "flex.gap.enabled=False flex.has.enabled=False"), (-1, PILOT_ABL, "flex=off")],
      ("mean", "boundary_acc", "interior_acc")),
+    # --- adverse (experiments/synthdrive_adverse.md): its classic domains replicate main10 on another CPU
+    ("adverse replicate", "Δ(adverse runs) − Δ(`main10`) on the classic domains",
+     gain(ADVERSE, "flex", "off") + gain(MAIN10, "flex", "off", -1), ("clear", "adverse", "adverse − clear")),
+]
+
+# Relative gains (exploratory, synthdrive_adverse.md): per seed 100·(FLEX-Seg / baseline − 1) on
+# ``metric``, minus the same on ``minus`` when given — a gain in proportion to the baseline's
+# score, so a domain near the bottom of the scale is not penalised for its small absolute room.
+# (section, label, folder, flex group, baseline group, metric, minus metric or None)
+RELATIVE: list[tuple[str, str, str, str, str, str, str | None]] = [
+    ("adverse relative", "relative gain (%)", ADVERSE, "flex", "off", "clear", None),
+    ("adverse relative", "relative gain (%)", ADVERSE, "flex", "off", "adverse", None),
+    ("adverse relative", "relative gain (%)", ADVERSE, "flex", "off", "adverse_phys", None),
+    ("adverse relative", "relative gain (%): adverse_phys − clear", ADVERSE, "flex", "off", "adverse_phys", "clear"),
+    ("adverse relative", "relative gain (%): adverse_phys − adverse", ADVERSE, "flex", "off", "adverse_phys", "adverse"),
 ]
 
 
@@ -109,26 +125,58 @@ def per_seed(terms: Sequence[Term], metric: str, tables: dict[str, dict]) -> dic
             raise SystemExit(f"no runs of group {group!r} in results/{folder}/runs.csv")
         seed_sets.append(seeds)
     seeds = sorted(set.intersection(*seed_sets))
-    return {s: sum(c * float(tables[folder][(group, s)][metric]) for c, folder, group in terms if c) for s in seeds}
+    return {s: sum(c * metric_value(tables[folder][(group, s)], metric) for c, folder, group in terms if c)
+            for s in seeds}
+
+
+def metric_value(row: dict[str, str], metric: str) -> float:
+    """A runs.csv value; ``"a − b"`` is the difference of two columns (H2's contrast)."""
+    if " − " in metric:
+        a, b = metric.split(" − ")
+        return float(row[a]) - float(row[b])
+    return float(row[metric])
+
+
+def relative_gain(folder: str, flex: str, off: str, metric: str, minus: str | None,
+                  tables: dict[str, dict]) -> dict[int, float]:
+    """Per seed (both groups present): 100·(flex/off − 1) on ``metric`` [− the same on ``minus``], percent.
+
+    Example:
+        >>> t = {"f": {("a", 0): {"m": "12", "n": "50"}, ("b", 0): {"m": "10", "n": "40"}}}
+        >>> relative_gain("f", "a", "b", "m", "n", t)
+        {0: -5.0}
+    """
+    rows = tables[folder]
+    seeds = sorted({s for g, s in rows if g == flex} & {s for g, s in rows if g == off})
+    if not seeds:
+        raise SystemExit(f"no seed with both {flex!r} and {off!r} in results/{folder}/runs.csv")
+
+    def rel(s: int, m: str) -> float:
+        return 100.0 * (float(rows[(flex, s)][m]) / float(rows[(off, s)][m]) - 1.0)
+
+    return {s: rel(s, metric) - (rel(s, minus) if minus else 0.0) for s in seeds}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS / "exploratory.md")
     args = parser.parse_args(argv)
-    tables = {folder: load(folder) for folder in {t[1] for _, _, terms, _ in CONTRASTS for t in terms}}
+    folders = {t[1] for _, _, terms, _ in CONTRASTS for t in terms} | {r[2] for r in RELATIVE}
+    tables = {folder: load(folder) for folder in sorted(folders)}
     lines = ["# Exploratory paired contrasts (percent points; 95 % paired t; p: two-sided sign-flip)", "",
              "Written by `python experiments/exploratory.py` from the committed `results/*/runs.csv`;",
              "exploratory (not pre-declared, not corrected for multiplicity). Per seed: the contrast's",
              "value for each seed present in every term.", "",
              "| section | contrast | metric | Δ [95 % CI] | p | n | per seed |", "|---|---|---|---|---|---|---|"]
-    for section, label, terms, metrics in CONTRASTS:
-        for metric in metrics:
-            values = per_seed(terms, metric, tables)
-            c = paired(list(values.values()))
-            seeds = ", ".join(f"{s}: {v:+.2f}" for s, v in values.items())
-            lines.append(f"| {section} | {label} | {metric} | {fmt_delta_ci(c.delta, c.low, c.high)} | {fmt_p(c.p_value)} "
-                         f"| {c.n_pairs} | {seeds} |")
+    rows = [(section, label, metric, per_seed(terms, metric, tables))
+            for section, label, terms, metrics in CONTRASTS for metric in metrics]
+    rows += [(section, label, metric, relative_gain(folder, flex, off, metric, minus, tables))
+             for section, label, folder, flex, off, metric, minus in RELATIVE]
+    for section, label, metric, values in rows:
+        c = paired(list(values.values()))
+        seeds = ", ".join(f"{s}: {v:+.2f}" for s, v in values.items())
+        lines.append(f"| {section} | {label} | {metric} | {fmt_delta_ci(c.delta, c.low, c.high)} | {fmt_p(c.p_value)} "
+                     f"| {c.n_pairs} | {seeds} |")
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"→ {args.out}")

@@ -36,3 +36,20 @@ def test_committed_table_matches_the_committed_runs(tmp_path):
     out = tmp_path / "exploratory.md"
     exploratory.main(["--out", str(out)])
     assert out.read_text() == (ROOT / "experiments" / "results" / "exploratory.md").read_text()
+
+
+def test_relative_gain_is_per_seed_ratio_minus_one_and_can_be_contrasted():
+    tables = {"f": {("flex", 0): {"a": "12", "b": "55"}, ("off", 0): {"a": "10", "b": "50"},
+                    ("flex", 1): {"a": "9", "b": "40"}, ("off", 1): {"a": "10", "b": "40"},
+                    ("flex", 7): {"a": "1", "b": "1"}}}
+    # seed 0: +20 % on a, +10 % on b; seed 1: −10 % on a, 0 % on b; seed 7 has no baseline
+    assert exploratory.relative_gain("f", "flex", "off", "a", None, tables) == pytest.approx({0: 20.0, 1: -10.0})
+    assert exploratory.relative_gain("f", "flex", "off", "a", "b", tables) == pytest.approx({0: 10.0, 1: -10.0})
+    with pytest.raises(SystemExit, match="nope"):
+        exploratory.relative_gain("f", "nope", "off", "a", None, tables)
+
+
+def test_metric_value_forms_the_difference_of_two_columns():
+    row = {"adverse": "30.5", "clear": "50"}
+    assert exploratory.metric_value(row, "adverse − clear") == pytest.approx(-19.5)
+    assert exploratory.metric_value(row, "clear") == 50.0
