@@ -116,15 +116,20 @@ def load(folder: str) -> dict[tuple[str, int], dict[str, str]]:
         return {(row["group"], int(row["seed"])): row for row in csv.DictReader(f)}
 
 
-def per_seed(terms: Sequence[Term], metric: str, tables: dict[str, dict]) -> dict[int, float]:
-    """The contrast's value for every seed that all terms share."""
+def shared_seeds(groups: Sequence[tuple[str, str]], tables: dict[str, dict]) -> list[int]:
+    """Seeds that every (folder, group) has a run of, sorted; a group without runs is named."""
     seed_sets = []
-    for _, folder, group in terms:
+    for folder, group in groups:
         seeds = {s for g, s in tables[folder] if g == group}
         if not seeds:
             raise SystemExit(f"no runs of group {group!r} in results/{folder}/runs.csv")
         seed_sets.append(seeds)
-    seeds = sorted(set.intersection(*seed_sets))
+    return sorted(set.intersection(*seed_sets))
+
+
+def per_seed(terms: Sequence[Term], metric: str, tables: dict[str, dict]) -> dict[int, float]:
+    """The contrast's value for every seed that all terms share."""
+    seeds = shared_seeds([(folder, group) for _, folder, group in terms], tables)
     return {s: sum(c * metric_value(tables[folder][(group, s)], metric) for c, folder, group in terms if c)
             for s in seeds}
 
@@ -147,7 +152,7 @@ def relative_gain(folder: str, flex: str, off: str, metric: str, minus: str | No
         {0: -5.0}
     """
     rows = tables[folder]
-    seeds = sorted({s for g, s in rows if g == flex} & {s for g, s in rows if g == off})
+    seeds = shared_seeds([(folder, flex), (folder, off)], tables)
     if not seeds:
         raise SystemExit(f"no seed with both {flex!r} and {off!r} in results/{folder}/runs.csv")
 
